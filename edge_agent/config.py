@@ -1,0 +1,162 @@
+"""A gateway's configuration: which site it is, where it publishes, which devices it reads.
+
+One TOML file per gateway lives in `firmware_configs/`. Unknown keys are an error, so a typo
+("prot = 5001") fails at load time instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from event_contract import MAX_EVENTS_PER_BATCH, Stage
+from event_contract.events import Name
+from mqtt_client import parse_mqtt_url
+
+Host = Annotated[str, Field(min_length=1, max_length=253)]
+# Port 0 ("any free port") means nothing to a client: a config names the device's real port.
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class GatewayConfigError(ValueError):
+    """A gateway config file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PublishConfig(_Strict):
+    batch_max_events: int = Field(default=200, gt=0, le=MAX_EVENTS_PER_BATCH)
+    linger_ms: int = Field(default=100, gt=0, le=60_000)
+
+
+class ReadPointConfig(_Strict):
+    """Where a fixed scanner stands; the site comes from the gateway."""
+
+    door: Name | None = None
+    station: Name | None = None
+
+    @model_validator(mode="after")
+    def _door_or_station(self) -> ReadPointConfig:
+        if (self.door is None) == (self.station is None):
+            raise ValueError("a read point names exactly one of door or station")
+        return self
+
+
+class NmeaTcpSourceConfig(_Strict):
+    """A GNSS receiver (or gpsd-style relay) streaming NMEA 0183 over TCP."""
+
+    type: Literal["nmea_tcp"]
+    device: Name
+    host: Host
+    port: Port
+
+
+class ScannerTcpSourceConfig(_Strict):
+    """A fixed barcode scanner in TCP server mode, one decoded code per line."""
+
+    type: Literal["scanner_tcp"]
+    device: Name
+    host: Host
+    port: Port
+    read_point: ReadPointConfig
+    stage: Stage | None = None
+
+
+SourceConfig = Annotated[NmeaTcpSourceConfig | ScannerTcpSourceConfig, Field(discriminator="type")]
+
+
+class GatewayConfig(_Strict):
+    site: Name
+    gateway: Name
+    mqtt_url: str | None = None
+    publish: PublishConfig = PublishConfig()
+    sources: list[SourceConfig] = Field(min_length=1)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _url_parses(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_mqtt_url(url)  # raises ValueError with a message that names the URL
+        return url
+
+    @model_validator(mode="after")
+    def _devices_unique(self) -> GatewayConfig:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.device in seen:
+                # Two sources sharing a name would interleave one seq counter and one status.
+                raise ValueError(f"device {source.device!r} is configured twice")
+            seen.add(source.device)
+        return self
+
+    def source(self, device: str) -> SourceConfig:
+        for source in self.sources:
+            if source.device == device:
+                return source
+        raise KeyError(f"gateway {self.gateway}: no source named {device!r}")
+
+    def with_endpoints(self, endpoints: Mapping[str, tuple[str, int]]) -> GatewayConfig:
+        """A copy with some devices' host and port replaced, e.g. by simulators' bound ports."""
+        known = {s.device for s in self.sources}
+        unknown = sorted(set(endpoints) - known)
+        if unknown:
+            raise KeyError(
+                f"gateway {self.gateway}: no source named {', '.join(unknown)}; "
+                f"configured devices are {', '.join(sorted(known))}"
+            )
+        sources = []
+        for source in self.sources:
+            if source.device in endpoints:
+                host, port = endpoints[source.device]
+                data = source.model_dump() | {"host": host, "port": port}
+                # Validate again so a bad override fails here, not at connect time.
+                source = type(source).model_validate(data)
+            sources.append(source)
+        return self.model_copy(update={"sources": sources})
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _explain(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors(include_url=False):
+        loc = item["loc"]
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{_where(loc[:-1])}: unknown key {loc[-1]!r}")
+        elif item["type"] == "missing":
+            lines.append(f"{_where(loc[:-1])}: missing key {loc[-1]!r}")
+        else:
+            lines.append(f"{_where(loc)}: {item['msg']}")
+    return "\n  ".join(lines)
+
+
+def parse_gateway_config(data: Mapping[str, Any], *, origin: str = "<config>") -> GatewayConfig:
+    """Validate an already-parsed config; errors name `origin` and every bad key."""
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as err:
+        raise GatewayConfigError(f"{origin}: invalid gateway config:\n  {_explain(err)}") from None
+
+
+def load_gateway_config(path: str | Path) -> GatewayConfig:
+    """Read and validate one gateway's TOML file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as err:
+        raise GatewayConfigError(f"{path}: cannot read gateway config: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise GatewayConfigError(f"{path}: not valid TOML: {err}") from None
+    return parse_gateway_config(data, origin=str(path))

@@ -1,0 +1,64 @@
+"""The event contract between edge gateways and ingest: events, batches, topics.
+
+Imports nothing else of Tracklane's and does no I/O, so both sides (and tests) can use it.
+"""
+
+from .batch import (
+    MAX_EVENTS_PER_BATCH,
+    SCHEMA_VERSION,
+    Batch,
+    Decoded,
+    Reject,
+    decode,
+    encode,
+)
+from .events import (
+    CodeKind,
+    DeviceState,
+    DeviceStatus,
+    Event,
+    PositionEvent,
+    ReadPoint,
+    ScanEvent,
+    Stage,
+    new_event_id,
+)
+from .topics import (
+    EVENT_KINDS,
+    KIND_OF_TYPE,
+    EventKind,
+    Topic,
+    TopicError,
+    event_topic,
+    feedback_topic,
+    parse_topic,
+    subscription,
+)
+
+__all__ = [
+    "EVENT_KINDS",
+    "KIND_OF_TYPE",
+    "MAX_EVENTS_PER_BATCH",
+    "SCHEMA_VERSION",
+    "Batch",
+    "CodeKind",
+    "Decoded",
+    "DeviceState",
+    "DeviceStatus",
+    "Event",
+    "EventKind",
+    "PositionEvent",
+    "ReadPoint",
+    "Reject",
+    "ScanEvent",
+    "Stage",
+    "Topic",
+    "TopicError",
+    "decode",
+    "encode",
+    "event_topic",
+    "feedback_topic",
+    "new_event_id",
+    "parse_topic",
+    "subscription",
+]

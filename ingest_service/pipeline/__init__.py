@@ -1,0 +1,1 @@
+"""Ingest stages: receive (consumer) → decode (event_contract) → store (storage.writer) → ack."""

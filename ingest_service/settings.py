@@ -1,0 +1,82 @@
+"""Service configuration, from `TRACKLANE_*` environment variables (or a `.env` file).
+
+Read once when a program starts (`Settings()`), then passed in; nothing reads it at import.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach production: the demo's and the docs' examples.
+KNOWN_DEV_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "tracklane", "admin"})
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot run; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKLANE_", env_file=".env", extra="forbid", env_file_encoding="utf-8"
+    )
+
+    mode: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path(".tracklane")
+    database_url: str | None = Field(
+        default=None, description="postgresql://...; unset starts an embedded PostgreSQL"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:pass@host:1883; unset starts a private Mosquitto"
+    )
+    mqtt_ca_file: str | None = None
+    secret_key: SecretStr | None = Field(
+        default=None, description="signs login sessions; required in production"
+    )
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = Field(
+        default=None, description="creates the first admin when there is none"
+    )
+    session_hours: float = 12.0
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+
+    ingest_client_id: str = Field(default_factory=lambda: f"ingest-{socket.gethostname()}")
+    ingest_share_group: str = "ingest"
+    ingest_session_expiry_s: int = 7 * 24 * 3600
+    ingest_receive_maximum: int = 2000
+    ingest_batch_events: int = 5000
+    ingest_linger_ms: int = 20
+    ingest_max_future_s: int = 300
+
+    retention_days: int = 365
+    compress_after_days: int = 7
+    log_level: str = "INFO"
+
+    def check_production(self) -> None:
+        """Refuse to run production on defaults; each message names the variable to set."""
+        if self.mode != "production":
+            return
+        problems = []
+        secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if secret.lower() in KNOWN_DEV_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            problems.append(
+                f"TRACKLANE_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters (e.g. `openssl rand -hex 32`)"
+            )
+        if self.admin_password is not None:
+            pw = self.admin_password.get_secret_value()
+            if pw.lower() in KNOWN_DEV_SECRETS or len(pw) < 12:
+                problems.append("TRACKLANE_ADMIN_PASSWORD is a default or shorter than 12")
+        if not self.database_url:
+            problems.append("TRACKLANE_DATABASE_URL must point at the production PostgreSQL")
+        if not self.mqtt_url:
+            problems.append("TRACKLANE_MQTT_URL must point at the production broker")
+        if problems:
+            raise ConfigError("production mode refuses to start:\n  - " + "\n  - ".join(problems))
