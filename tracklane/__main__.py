@@ -1,0 +1,3 @@
+from tracklane.cli import app
+
+app(prog_name="tracklane")

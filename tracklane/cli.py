@@ -1,0 +1,175 @@
+"""The `tracklane` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from ingest_service.settings import ConfigError, Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+edge_app = typer.Typer(no_args_is_help=True, help="The edge agent that runs on a gateway.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
+app.add_typer(db_app, name="db")
+app.add_typer(edge_app, name="edge")
+app.add_typer(bench_app, name="bench")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or a clear message and exit code 2."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings.check_production()
+    except (ConfigError, ValidationError) as err:
+        typer.echo(f"tracklane: configuration error: {err}", err=True)
+        raise typer.Exit(2) from err
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+@app.command()
+def serve(
+    api: Annotated[bool, typer.Option("--api/--no-api", help="serve the HTTP API")] = True,
+    ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="consume MQTT")] = True,
+    run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+    port: Annotated[int | None, typer.Option(help="API port (default TRACKLANE_API_PORT)")] = None,
+) -> None:
+    """Run ingest and the API. Without URLs configured, starts an embedded database and broker."""
+    from tracklane import runtime
+    from tracklane.serve import (
+        api_server,
+        bootstrap_admin,
+        ingest_running,
+        prepare_database,
+        wait_for_signal,
+    )
+
+    settings = load_settings()
+    with runtime.services(settings, need_broker=ingest) as svc:
+        mode = prepare_database(settings, svc.database_url, run_migrations=run_migrations)
+        logging.getLogger("tracklane").info("storage mode: %s", mode.describe())
+        settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
+        bootstrap_admin(settings, svc.database_url)
+        with ingest_running(
+            settings,
+            database_url=svc.database_url,
+            mqtt_url=svc.mqtt_url,
+            storage_mode=mode,
+            ingest=ingest,
+        ) as running:
+            if api:
+                api_server(
+                    settings, database_url=svc.database_url, running=running, port=port
+                ).run()
+            else:
+                wait_for_signal()
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations and the storage mode (idempotent)."""
+    from ingest_service.storage.migrate import migrate
+    from tracklane import runtime
+
+    settings = load_settings()
+    with runtime.services(settings, need_broker=False) as svc:
+        mode = migrate(
+            svc.database_url,
+            retention_days=settings.retention_days,
+            compress_after_days=settings.compress_after_days,
+        )
+    typer.echo(json.dumps({"migrated": True, "storage": mode.as_dict()}))
+
+
+@edge_app.command("run")
+def edge_run(
+    config: Annotated[Path, typer.Option("--config", "-c", exists=True, dir_okay=False)],
+    mqtt_url: Annotated[str | None, typer.Option(help="overrides the config's mqtt_url")] = None,
+) -> None:
+    """Run an edge agent for the gateway described by CONFIG."""
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.config import GatewayConfigError, load_gateway_config
+    from mqtt_client import parse_mqtt_url
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        gateway = load_gateway_config(config)
+    except GatewayConfigError as err:
+        typer.echo(f"tracklane: {err}", err=True)
+        raise typer.Exit(2) from err
+    url = mqtt_url or gateway.mqtt_url
+    if not url:
+        typer.echo("tracklane: no broker: set mqtt_url in the config or pass --mqtt-url", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await EdgeAgent(gateway, parse_mqtt_url(url)).run(stop)
+
+    asyncio.run(main())
+
+
+@edge_app.command("check-config")
+def edge_check_config(files: list[Path]) -> None:
+    """Validate gateway config files; unknown keys are errors."""
+    from edge_agent.config import GatewayConfigError, load_gateway_config
+
+    failed = False
+    for path in files:
+        try:
+            load_gateway_config(path)
+            typer.echo(f"ok: {path}")
+        except GatewayConfigError as err:
+            failed = True
+            typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def demo(
+    run_for: Annotated[
+        float | None, typer.Option("--for", help="seconds to run, then print a JSON summary")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default: 8080 or a free one)")] = None,
+) -> None:
+    """Run the whole system with simulated devices until Ctrl-C (or for --for seconds)."""
+    from tracklane.demo import run_demo
+
+    settings = load_settings()
+    summary = run_demo(settings, run_for=run_for, port=port)
+    typer.echo(json.dumps(summary, sort_keys=True))
+    sys.exit(0 if summary.get("lost", 1) == 0 else 1)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    events: Annotated[int, typer.Option(help="synthetic events to publish")] = 200_000,
+    batch: Annotated[int, typer.Option(help="events per MQTT message")] = 500,
+    publishers: Annotated[int, typer.Option(help="publishing processes")] = 1,
+) -> None:
+    """Publish synthetic events through the broker into PostgreSQL; print figures."""
+    from tracklane.bench.ingest import run_ingest_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_ingest_bench(events=events, batch=batch, publishers=publishers)
+    typer.echo(json.dumps(result))
+
+
+if __name__ == "__main__":
+    app()

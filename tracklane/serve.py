@@ -1,0 +1,127 @@
+"""`tracklane serve`: the ingest consumer and the HTTP API in one process.
+
+Several of these can run side by side against one broker and database: the shared MQTT
+subscription splits the traffic, and each needs its own TRACKLANE_INGEST_CLIENT_ID.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+import uvicorn
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from ingest_service.pipeline.consumer import ConsumerConfig, IngestConsumer
+from ingest_service.pipeline.stats import IngestStats
+from ingest_service.settings import Settings
+from ingest_service.storage.migrate import detect_mode, migrate
+from ingest_service.storage.mode import StorageMode
+from mqtt_client import parse_mqtt_url
+
+log = logging.getLogger(__name__)
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        client_id=settings.ingest_client_id,
+        share_group=settings.ingest_share_group,
+        session_expiry_s=settings.ingest_session_expiry_s,
+        receive_maximum=settings.ingest_receive_maximum,
+        batch_events=settings.ingest_batch_events,
+        linger_ms=settings.ingest_linger_ms,
+        max_future_s=settings.ingest_max_future_s,
+        ca_file=settings.mqtt_ca_file,
+    )
+
+
+def prepare_database(settings: Settings, database_url: str, *, run_migrations: bool) -> StorageMode:
+    if run_migrations:
+        return migrate(
+            database_url,
+            retention_days=settings.retention_days,
+            compress_after_days=settings.compress_after_days,
+        )
+    return detect_mode(database_url)
+
+
+def bootstrap_admin(settings: Settings, database_url: str) -> None:
+    """Create the first admin from TRACKLANE_ADMIN_PASSWORD when there is none."""
+    if settings.admin_password is None:
+        return
+    from ingest_service.auth.users import ensure_admin
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        created = ensure_admin(
+            conn,
+            username=settings.admin_username,
+            password=settings.admin_password.get_secret_value(),
+        )
+    if created:
+        log.info("created admin user %r", settings.admin_username)
+
+
+@dataclass
+class Running:
+    consumer: IngestConsumer | None
+    stats: IngestStats
+    storage_mode: StorageMode
+
+
+@contextmanager
+def ingest_running(
+    settings: Settings,
+    *,
+    database_url: str,
+    mqtt_url: str,
+    storage_mode: StorageMode,
+    ingest: bool = True,
+    registry: CollectorRegistry | None = REGISTRY,
+) -> Iterator[Running]:
+    stats = IngestStats(registry)
+    consumer = None
+    if ingest:
+        consumer = IngestConsumer(
+            broker=parse_mqtt_url(mqtt_url),
+            database_url=database_url,
+            config=consumer_config(settings),
+            stats=stats,
+        ).start()
+    try:
+        yield Running(consumer, stats, storage_mode)
+    finally:
+        if consumer:
+            consumer.stop()
+
+
+def api_server(
+    settings: Settings, *, database_url: str, running: Running, port: int | None = None
+) -> uvicorn.Server:
+    from ingest_service.api.app import create_app
+
+    app = create_app(
+        settings=settings,
+        database_url=database_url,
+        storage_mode=running.storage_mode,
+        ingest_health=running.consumer.health if running.consumer else None,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
