@@ -161,13 +161,13 @@ def demo(
 def bench_ingest(
     events: Annotated[int, typer.Option(help="synthetic events to publish")] = 200_000,
     batch: Annotated[int, typer.Option(help="events per MQTT message")] = 500,
-    publishers: Annotated[int, typer.Option(help="publishing processes")] = 1,
+    rate: Annotated[int, typer.Option(help="events/s for the latency run")] = 10_000,
 ) -> None:
     """Publish synthetic events through the broker into PostgreSQL; print figures."""
     from tracklane.bench.ingest import run_ingest_bench
 
     logging.basicConfig(level="WARNING")
-    result = run_ingest_bench(events=events, batch=batch, publishers=publishers)
+    result = run_ingest_bench(events=events, batch=batch, rate=rate)
     typer.echo(json.dumps(result))
 
 
