@@ -12,12 +12,13 @@ looked up in the database: `lost` counts those missing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +101,7 @@ class Ledger:
         self.last: dict[tuple[str, str], list[Any]] = {}
         self._lock = threading.Lock()
 
-    def recorder(self, gateway: GatewayConfig):  # noqa: ANN201
+    def recorder(self, gateway: GatewayConfig) -> Callable[[list[Any]], None]:
         def record(events: list[Any]) -> None:
             with self._lock:
                 self.ids.update(e.event_id for e in events)
@@ -156,10 +157,8 @@ async def _flaky_link(broker: BrokerAddress, ledger: Ledger, stop: asyncio.Event
             qos=1,
         )
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPLAY_EVERY_S)
-            except TimeoutError:
-                pass
             for (site, gateway), events in list(ledger.last.items())[:1]:
                 kind = KIND_OF_TYPE[events[0].type]
                 batch = Batch(site=site, gateway=gateway, sent_at=datetime.now(UTC), events=events)
