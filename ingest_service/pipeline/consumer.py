@@ -283,6 +283,7 @@ class IngestConsumer:
     def _write_each(
         self, batch: list[Inbound], now: datetime, max_future: timedelta
     ) -> WriteResult:
+        """Write message by message; quarantine, whole, each one the database refuses."""
         total = WriteResult()
         for msg in batch:
             decoded = decode(msg.topic, msg.payload, now=now, max_future=max_future)

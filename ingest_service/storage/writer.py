@@ -108,6 +108,15 @@ class WriteResult:
         self.quarantined += other.quarantined
 
 
+def build_rows(events: Iterable[tuple[str, str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    """COPY rows by event type from (site, gateway, event) triples. No I/O: callers may do
+    this in another thread while the previous batch is being written."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for site, gateway, event in events:
+        rows.setdefault(event.type, []).append(TABLES[event.type].row(site, gateway, event))
+    return rows
+
+
 class BatchWriter:
     """Owns one connection; call `write` from one thread at a time."""
 
@@ -131,10 +140,12 @@ class BatchWriter:
         quarantined: Sequence[Quarantined] = (),
     ) -> WriteResult:
         """Store (site, gateway, event) triples and quarantine rows in one transaction."""
-        rows: dict[str, list[tuple[Any, ...]]] = {}
-        for site, gateway, event in events:
-            table = TABLES[event.type]
-            rows.setdefault(event.type, []).append(table.row(site, gateway, event))
+        return self.write_rows(build_rows(events), quarantined)
+
+    def write_rows(
+        self, rows: dict[str, list[tuple[Any, ...]]], quarantined: Sequence[Quarantined] = ()
+    ) -> WriteResult:
+        """Store rows from `build_rows` and quarantine rows in one transaction."""
         result = WriteResult()
         with self.conn.transaction(), self.conn.cursor() as cur:
             for event_type, batch in rows.items():
