@@ -116,15 +116,28 @@ class GatewayConfig(_Strict):
                 host, port = endpoints[source.device]
                 data = source.model_dump() | {"host": host, "port": port}
                 # Validate again so a bad override fails here, not at connect time.
-                source = type(source).model_validate(data)
+                try:
+                    source = type(source).model_validate(data)
+                except ValidationError as err:
+                    raise GatewayConfigError(
+                        f"gateway {self.gateway}: {source.device} at {host}:{port}: {_explain(err)}"
+                    ) from None
             sources.append(source)
         return self.model_copy(update={"sources": sources})
 
 
+_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp"))
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i and isinstance(loc[i - 1], int) and part in _SOURCE_TYPES:
+            out += f" ({part})"  # pydantic's union tag: "sources[0] (scanner_tcp).port"
+        else:
+            out += f".{part}" if out else part
     return out or "(top level)"
 
 
@@ -137,7 +150,8 @@ def _explain(err: ValidationError) -> str:
         elif item["type"] == "missing":
             lines.append(f"{_where(loc[:-1])}: missing key {loc[-1]!r}")
         else:
-            lines.append(f"{_where(loc)}: {item['msg']}")
+            got = f" (got {item['input']!r})" if not isinstance(item["input"], dict | list) else ""
+            lines.append(f"{_where(loc)}: {item['msg']}{got}")
     return "\n  ".join(lines)
 
 

@@ -1,0 +1,81 @@
+"""Move a simulated vehicle along waypoints at a steady speed. Pure: the caller owns time."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+EARTH_RADIUS_M = 6_371_000.0
+LatLon = tuple[float, float]
+
+# A truck leaving a warehouse yard and driving a loop on the roads around it (made-up site
+# near 52.0N 4.4E; about 2.3 km). Geofences in the demo can be drawn around the first point.
+DEMO_ROUTE: tuple[LatLon, ...] = (
+    (52.00000, 4.40000),
+    (52.00150, 4.40000),
+    (52.00150, 4.40600),
+    (52.00600, 4.40600),
+    (52.00600, 4.41500),
+    (52.00000, 4.41500),
+    (52.00000, 4.40000),
+)
+
+
+def distance_m(a: LatLon, b: LatLon) -> float:
+    """Great-circle (haversine) distance."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
+
+
+def bearing_deg(a: LatLon, b: LatLon) -> float:
+    """Initial true bearing from a to b, in [0, 360)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    y = math.sin(lon2 - lon1) * math.cos(lat2)
+    x = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(lon2 - lon1)
+    return math.degrees(math.atan2(y, x)) % 360.0
+
+
+def offset_m(point: LatLon, north_m: float, east_m: float) -> LatLon:
+    """A point moved by a few metres; flat-earth, fine for GPS noise."""
+    lat, lon = point
+    dlat = math.degrees(north_m / EARTH_RADIUS_M)
+    dlon = math.degrees(east_m / (EARTH_RADIUS_M * max(1e-9, math.cos(math.radians(lat)))))
+    return lat + dlat, ((lon + dlon + 180.0) % 360.0) - 180.0
+
+
+class RouteWalker:
+    """Where a vehicle is after driving `distance` metres along a route.
+
+    Segments are interpolated linearly in lat/lon, which is exact enough for the short legs
+    of a delivery route. With `loop`, the vehicle starts over at the first waypoint.
+    """
+
+    def __init__(self, waypoints: Sequence[LatLon], *, loop: bool = True) -> None:
+        if len(waypoints) < 2:
+            raise ValueError("a route needs at least two waypoints")
+        self.waypoints = tuple(waypoints)
+        self.loop = loop
+        self.legs = [distance_m(a, b) for a, b in itertools.pairwise(waypoints)]
+        self.length_m = sum(self.legs)
+        if self.length_m <= 0:
+            raise ValueError("a route's waypoints must not all be the same point")
+
+    def at(self, distance: float) -> tuple[LatLon, float]:
+        """Position and heading (degrees) after `distance` metres."""
+        if self.loop:
+            distance %= self.length_m
+        distance = min(max(distance, 0.0), self.length_m)
+        for i, leg in enumerate(self.legs):
+            if leg > 0 and (distance <= leg or i == len(self.legs) - 1):
+                a, b = self.waypoints[i], self.waypoints[i + 1]
+                f = min(distance / leg, 1.0)
+                point = (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f)
+                return point, bearing_deg(a, b)
+            distance -= leg
+        # Only zero-length legs remain: stand on the last waypoint.
+        return self.waypoints[-1], 0.0

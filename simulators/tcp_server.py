@@ -1,0 +1,84 @@
+"""A TCP server that sends the same lines to every connected client, like a device in
+TCP server mode (a GNSS receiver's data port, a fixed scanner's host interface)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+
+# A client that lets this much pile up unread is not reading: drop it, as a device would.
+MAX_CLIENT_BACKLOG = 1 << 20
+
+
+class LineServer:
+    def __init__(self, host: str, port: int, name: str) -> None:
+        self.host = host
+        self.requested_port = port
+        self.name = name
+        self.port: int | None = None  # the bound port, known after start()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._client_joined = asyncio.Condition()
+
+    @property
+    def clients(self) -> int:
+        return len(self._writers)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.requested_port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("%s listening on %s:%d", self.name, self.host, self.port)
+
+    async def wait_for_client(self, timeout_s: float | None = 10.0) -> None:
+        """Return once at least one client is connected (for tests and demos)."""
+        async with asyncio.timeout(timeout_s), self._client_joined:
+            await self._client_joined.wait_for(lambda: bool(self._writers))
+
+    def send(self, data: bytes) -> int:
+        """Write to every client; returns how many clients got it."""
+        sent = 0
+        for writer in list(self._writers):
+            if writer.is_closing() or writer.transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+                self._drop(writer)
+                continue
+            writer.write(data)
+            sent += 1
+        return sent
+
+    def drop_clients(self) -> int:
+        """Close every client connection, like a cable pull; the server keeps listening."""
+        dropped = len(self._writers)
+        for writer in list(self._writers):
+            self._drop(writer)
+        return dropped
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        self.drop_clients()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    def _drop(self, writer: asyncio.StreamWriter) -> None:
+        self._writers.discard(writer)
+        # abort(), not close(): a pulled cable does not flush what is still buffered.
+        writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        async with self._client_joined:
+            self._client_joined.notify_all()
+        try:
+            # Devices ignore what the host sends; read only to notice the client leaving.
+            while await reader.read(1024):
+                pass
+        except OSError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
