@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from event_contract import MAX_EVENTS_PER_BATCH, Stage
-from event_contract.events import Name
+from event_contract import MAX_EVENTS_PER_BATCH, Name, Stage
 from mqtt_client import parse_mqtt_url
 
 Host = Annotated[str, Field(min_length=1, max_length=253)]

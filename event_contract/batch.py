@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from .events import Event, Name, _Frozen
 from .topics import TYPE_OF_KIND, Topic, TopicError, parse_topic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 MAX_EVENTS_PER_BATCH = 5000
 DEFAULT_MAX_FUTURE = timedelta(minutes=5)
