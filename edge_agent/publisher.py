@@ -21,7 +21,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from event_contract import KIND_OF_TYPE, Batch, Event, EventKind, encode, event_topic
+from event_contract import (
+    KIND_OF_TYPE,
+    SCHEMA_VERSION,
+    Batch,
+    Event,
+    EventKind,
+    encode,
+    event_topic,
+)
 from mqtt_client import BrokerAddress, make_client
 
 from .config import PublishConfig
@@ -215,7 +223,11 @@ class Publisher:
         await self._window.acquire()  # waits while `max_in_flight` batches await their PUBACK
         payload = encode(
             Batch(
-                site=self.site, gateway=self.gateway, sent_at=datetime.now(UTC), events=list(events)
+                schema_version=SCHEMA_VERSION,
+                site=self.site,
+                gateway=self.gateway,
+                sent_at=datetime.now(UTC),
+                events=list(events),
             )
         )
         info = self._client.publish(event_topic(self.site, self.gateway, kind), payload, qos=1)

@@ -24,7 +24,7 @@ DEFAULT_MAX_FUTURE = timedelta(minutes=5)
 
 
 class Batch(_Frozen):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1]
     site: Name
     gateway: Name
     sent_at: AwareDatetime
@@ -34,7 +34,7 @@ class Batch(_Frozen):
 class _LooseBatch(_Frozen):
     """The envelope alone, used to salvage good events from a batch with bad ones."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1]
     site: Name
     gateway: Name
     sent_at: AwareDatetime
@@ -151,7 +151,11 @@ def _salvage(
             reason = _first_error(event_err, f"events[{index}].")
             out.rejects.append(Reject(reason, json.dumps(raw).encode(), index))
     batch = Batch.model_construct(
-        site=loose.site, gateway=loose.gateway, sent_at=loose.sent_at, events=events
+        schema_version=SCHEMA_VERSION,
+        site=loose.site,
+        gateway=loose.gateway,
+        sent_at=loose.sent_at,
+        events=events,
     )
     return batch, events, out
 

@@ -78,7 +78,7 @@ class ReadPoint(_Frozen):
 class _Event(_Frozen):
     event_id: UUID
     device: Name
-    seq: int = Field(ge=0, description="per-device, strictly increasing")
+    seq: int = Field(ge=0, le=2**63 - 1, description="per-device, strictly increasing")
     device_time: AwareDatetime
     received_at: AwareDatetime
 
@@ -94,7 +94,7 @@ class ScanEvent(_Event):
     )
     antenna: int | None = Field(default=None, ge=0, le=65535)
     rssi_dbm: float | None = Field(default=None, ge=-150, le=50)
-    read_count: int = Field(default=1, ge=1)
+    read_count: int = Field(default=1, ge=1, le=2**31 - 1)
     read_point: ReadPoint
     stage: Stage | None = None
 
@@ -123,7 +123,9 @@ class DeviceStatus(_Event):
     type: Literal["status"] = "status"
     state: DeviceState
     detail: Text | None = Field(default=None, max_length=500)
-    counters: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    counters: dict[Name, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=64
+    )
 
 
 Event = Annotated[ScanEvent | PositionEvent | DeviceStatus, Field(discriminator="type")]

@@ -6,7 +6,16 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from event_contract import Batch, CodeKind, PositionEvent, ReadPoint, ScanEvent, Stage, new_event_id
+from event_contract import (
+    SCHEMA_VERSION,
+    Batch,
+    CodeKind,
+    PositionEvent,
+    ReadPoint,
+    ScanEvent,
+    Stage,
+    new_event_id,
+)
 
 
 def positions(
@@ -57,5 +66,9 @@ def scans(
 def batches(events: list, *, site: str, gateway: str, size: int) -> Iterator[Batch]:
     for i in range(0, len(events), size):
         yield Batch(
-            site=site, gateway=gateway, sent_at=datetime.now(UTC), events=events[i : i + size]
+            schema_version=SCHEMA_VERSION,
+            site=site,
+            gateway=gateway,
+            sent_at=datetime.now(UTC),
+            events=events[i : i + size],
         )

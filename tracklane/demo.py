@@ -29,7 +29,7 @@ import psycopg
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import GatewayConfig, NmeaTcpSourceConfig, load_gateway_config
-from event_contract import KIND_OF_TYPE, Batch, encode, event_topic
+from event_contract import KIND_OF_TYPE, SCHEMA_VERSION, Batch, encode, event_topic
 from ingest_service.auth.passwords import hash_secret
 from ingest_service.auth.users import ensure_admin
 from ingest_service.settings import Settings
@@ -161,7 +161,13 @@ async def _flaky_link(broker: BrokerAddress, ledger: Ledger, stop: asyncio.Event
                 await asyncio.wait_for(stop.wait(), REPLAY_EVERY_S)
             for (site, gateway), events in list(ledger.last.items())[:1]:
                 kind = KIND_OF_TYPE[events[0].type]
-                batch = Batch(site=site, gateway=gateway, sent_at=datetime.now(UTC), events=events)
+                batch = Batch(
+                    schema_version=SCHEMA_VERSION,
+                    site=site,
+                    gateway=gateway,
+                    sent_at=datetime.now(UTC),
+                    events=events,
+                )
                 client.publish(event_topic(site, gateway, kind), encode(batch), qos=1)
                 replayed += 1
     finally:

@@ -176,7 +176,13 @@ class IngestConsumer:
             if batch is None:
                 return
             if batch:
-                self._process(batch)
+                try:
+                    self._process(batch)
+                except Exception:
+                    # Last resort: this thread must not die. The batch stays unacknowledged
+                    # and the broker redelivers it when the session reconnects.
+                    log.exception("ingest: unexpected error on a batch of %d messages", len(batch))
+                    self.stats.add(db_errors=1)
 
     def _collect(self) -> list[Inbound] | None:
         """Up to batch_events events, waiting at most linger_ms after the first message."""
@@ -223,11 +229,11 @@ class IngestConsumer:
         try:
             try:
                 result = self._write_with_retry(events, rejects)
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, _Stopping):
                 raise
-            except psycopg.Error as err:
-                # The database refused the data itself (not a lost connection): find the
-                # message that carries it and quarantine that one alone.
+            except Exception as err:
+                # The database (or the driver) refused the data itself, not the connection:
+                # find the message that carries it and quarantine that one alone.
                 log.error("ingest: database refused a batch (%s); writing message by message", err)
                 result = self._write_each(batch, now, max_future)
         except _Stopping:
@@ -294,12 +300,11 @@ class IngestConsumer:
             ]
             try:
                 result = self._write_with_retry(events, rejects)
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, _Stopping):
                 raise
-            except psycopg.Error as err:
-                reason = (
-                    f"database refused the message: {getattr(err.diag, 'message_primary', err)}"
-                )
+            except Exception as err:
+                detail = getattr(getattr(err, "diag", None), "message_primary", None) or err
+                reason = f"database refused the message: {detail}"
                 log.warning("quarantined from %s: %s", msg.topic, reason)
                 result = self._write_with_retry([], [Quarantined(msg.topic, reason, msg.payload)])
             total.merge(result)
