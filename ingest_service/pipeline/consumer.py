@@ -55,6 +55,10 @@ class ConsumerConfig:
     ca_file: str | None = None
 
 
+class DatabaseNotReady(psycopg.OperationalError):
+    """Reachable, but not usable for writing yet (no schema, no privilege): wait, retry."""
+
+
 class _Stopping(Exception):
     pass
 
@@ -133,7 +137,7 @@ class IngestConsumer:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> IngestConsumer:
-        self._writer = self._connect_db()
+        self._writer = self._connect_db()  # fail fast at start; later outages are retried
         self.client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -168,7 +172,18 @@ class IngestConsumer:
 
     # -- writer thread --------------------------------------------------------------------
     def _connect_db(self) -> BatchWriter:
-        return BatchWriter(psycopg.connect(self.database_url, autocommit=False))
+        conn = psycopg.connect(self.database_url, autocommit=False, connect_timeout=10)
+        try:
+            return BatchWriter(conn)
+        except psycopg.OperationalError:
+            conn.close()
+            raise
+        except psycopg.Error as err:
+            conn.close()
+            raise DatabaseNotReady(
+                f"database reachable but not ready for ingest ({err}); "
+                "has `tracklane db migrate` run against it?"
+            ) from err
 
     def _run(self) -> None:
         while True:
