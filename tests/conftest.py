@@ -8,6 +8,8 @@ its own copy, made from the template and dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +33,21 @@ def with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_dir() -> Iterator[Path]:
+    """A folder for the servers of this run. Not under pytest's basetemp: pytest prunes old
+    run folders there, and a concurrent pytest run could delete a live server's data."""
+    path = Path(tempfile.mkdtemp(prefix="tracklane-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(session_dir: Path) -> Iterator[str]:
     external = os.environ.get("TRACKLANE_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", delete_on_stop=True)
+    server = EmbeddedPostgres(session_dir / "pg", delete_on_stop=True)
     server.start()
     try:
         yield server.url()
@@ -91,9 +102,9 @@ def empty_database_url(pg_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAddress]:
+def mqtt_broker(session_dir: Path) -> Iterator[BrokerAddress]:
     """A private Mosquitto for the whole run. Use unique client ids and gateways per test."""
-    broker = EmbeddedBroker(tmp_path_factory.mktemp("mosquitto"))
+    broker = EmbeddedBroker(session_dir / "mosquitto")
     broker.start()
     try:
         yield parse_mqtt_url(broker.url)

@@ -23,6 +23,8 @@ from event_contract import (
 )
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+# Any text PostgreSQL can hold: no NUL, no lone surrogates (not encodable as UTF-8).
+text_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2026, 11, 22, 11), timezones=st.just(UTC)
@@ -54,7 +56,7 @@ def scans(draw: st.DrawFn, site: str = "wh1") -> ScanEvent:
         seq=draw(st.integers(0, 2**63 - 1)),
         device_time=draw(times),
         received_at=draw(times),
-        code=draw(st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=256)),
+        code=draw(st.text(text_chars, min_size=1, max_size=256)),
         code_kind=draw(st.sampled_from(CodeKind)),
         read_count=draw(st.integers(1, 2**31 - 1)),
         read_point=ReadPoint(site=site, door=draw(names)),

@@ -83,6 +83,7 @@ class IngestConsumer:
         self._inbox: queue.Queue[Inbound] = queue.Queue()
         self._generation = 0
         self._stopping = threading.Event()
+        self._write_failing = False  # set while a batch is being retried against the database
         self._writer_thread: threading.Thread | None = None
         self._writer: BatchWriter | None = None
         self.client, self._connect_props = make_client(
@@ -165,9 +166,15 @@ class IngestConsumer:
             self._writer.conn.close()
 
     def health(self) -> dict[str, object]:
+        """`status` is "degraded" while the broker is away or writes are failing."""
+        snap = self.stats.snapshot()
+        writing = not self._write_failing
+        ok = self.stats.connected and writing
         return {
+            "status": "ok" if ok else "degraded",
             "broker": "connected" if self.stats.connected else "disconnected",
-            **self.stats.snapshot(),
+            "database_writes": "ok" if writing else "failing",
+            **snap,
         }
 
     # -- writer thread --------------------------------------------------------------------
@@ -273,6 +280,7 @@ class IngestConsumer:
         self, events: list[tuple[str, str, Any]], rejects: list[Quarantined]
     ) -> WriteResult:
         def before_sleep(state: RetryCallState) -> None:
+            self._write_failing = True
             self.stats.add(db_errors=1)
             log.error(
                 "ingest: database write failed (%s); holding %d events, retrying in %.1fs",
@@ -295,7 +303,9 @@ class IngestConsumer:
                 if self._writer is None or self._writer.conn.closed:
                     self._writer = self._connect_db()
                 try:
-                    return self._writer.write(events, rejects)
+                    result = self._writer.write(events, rejects)
+                    self._write_failing = False
+                    return result
                 except psycopg.OperationalError:
                     self._writer.conn.close()
                     raise

@@ -1,0 +1,147 @@
+"""FastAPI dependencies: the database pool, the settings, the current user and role guards.
+
+Routes write `dependencies=[Depends(requires(Role.DISPATCHER, Role.VIEWER))]` and take
+`user: CurrentUser` or `pool: PoolDep` as parameters. `route_table` reads the guards back
+from an app, which is how `create_app` and the tests check that no route is left open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool
+
+from ingest_service.settings import Settings
+
+from .roles import Role, allows
+from .tokens import (
+    CredentialError,
+    VerifiedTokenCache,
+    authenticate_api_token,
+    looks_like_api_token,
+    read_session,
+)
+from .users import User, get_user
+
+try:
+    from fastapi.routing import iter_route_contexts
+except ImportError:  # FastAPI before included routers became lazy: app.routes is flat
+
+    def iter_route_contexts(routes):  # type: ignore[no-redef]
+        return iter(routes)
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A session token from POST /api/v1/auth/login, or an API token tlk_<id>_<secret>.",
+)
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    return request.app.state.pool
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def get_current_user(
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The active user behind the request's bearer token, freshly read from the database."""
+    if credentials is None:
+        raise _unauthorized(
+            "log in first: send `Authorization: Bearer <token>` with a session token from "
+            "POST /api/v1/auth/login or an API token"
+        )
+    token = credentials.credentials
+    cache: VerifiedTokenCache = request.app.state.token_cache
+    try:
+        async with pool.connection() as conn:
+            if looks_like_api_token(token):
+                user = await authenticate_api_token(conn, token=token, cache=cache)
+            else:
+                assert settings.secret_key is not None  # create_app refuses to start without
+                claims = read_session(token, secret_key=settings.secret_key.get_secret_value())
+                found = await get_user(conn, user_id=claims.user_id)
+                if found is None or found.password_stamp != claims.password_stamp:
+                    raise CredentialError("the session has ended; log in again")
+                user = found
+    except CredentialError as err:
+        raise _unauthorized(str(err)) from None
+    if not user.active:
+        raise _unauthorized(f"user {user.username!r} is disabled; ask an admin")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+class RoleGuard:
+    """A dependency that lets through users holding one of `roles` (admins always)."""
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"requires({', '.join(sorted(self.roles))})"
+
+    async def __call__(self, user: CurrentUser) -> User:
+        if not allows(self.roles, user.role):
+            needed = " or ".join(sorted({Role.ADMIN, *self.roles}))
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs role {needed}; user {user.username!r} is {user.role}",
+            )
+        return user
+
+
+def requires(*roles: Role) -> RoleGuard:
+    """Guard a route: only users with one of `roles`, or admins, may call it."""
+    if not roles:
+        raise ValueError("requires() needs at least one role; public routes go in PUBLIC_ROUTES")
+    return RoleGuard(frozenset(roles))
+
+
+def _guard_roles(dependant: Dependant) -> frozenset[Role] | None:
+    pending = list(dependant.dependencies)
+    found: list[frozenset[Role]] = []
+    while pending:
+        dep = pending.pop()
+        if isinstance(dep.call, RoleGuard):
+            found.append(dep.call.roles)
+        pending.extend(dep.dependencies)
+    # Several guards on one route must all pass.
+    return frozenset.intersection(*found) if found else None
+
+
+def route_table(app: FastAPI) -> dict[tuple[str, str], frozenset[Role] | None]:
+    """Every (method, path) the app serves, with the roles its guard admits (None: no guard).
+
+    Admin passes every guard, listed or not. HEAD is left out (it mirrors GET), and so are
+    mounts, such as the dashboard's static files, which hold no data of their own.
+    """
+    table: dict[tuple[str, str], frozenset[Role] | None] = {}
+    for route in iter_route_contexts(app.routes):
+        dependant = getattr(route, "dependant", None)
+        roles = _guard_roles(dependant) if dependant is not None else None
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD":
+                table[(method, route.path)] = roles
+    return table
