@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from event_contract import MAX_EVENTS_PER_BATCH, Name, Stage
+from event_contract import MAX_EVENTS_PER_BATCH, DoorOrStation, Name, Stage
 from mqtt_client import parse_mqtt_url
 
 Host = Annotated[str, Field(min_length=1, max_length=253)]
@@ -34,17 +34,8 @@ class PublishConfig(_Strict):
     linger_ms: int = Field(default=100, gt=0, le=60_000)
 
 
-class ReadPointConfig(_Strict):
+class ReadPointConfig(DoorOrStation):
     """Where a fixed scanner stands; the site comes from the gateway."""
-
-    door: Name | None = None
-    station: Name | None = None
-
-    @model_validator(mode="after")
-    def _door_or_station(self) -> ReadPointConfig:
-        if (self.door is None) == (self.station is None):
-            raise ValueError("a read point names exactly one of door or station")
-        return self
 
 
 class NmeaTcpSourceConfig(_Strict):

@@ -61,18 +61,23 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
 
-class ReadPoint(_Frozen):
-    """Where a scan happened: a site and either a dock door or a station."""
+class DoorOrStation(_Frozen):
+    """Exactly one of a dock door or a station (gateway configs reuse this)."""
 
-    site: Name
     door: Name | None = None
     station: Name | None = None
 
     @model_validator(mode="after")
-    def _door_or_station(self) -> ReadPoint:
+    def _door_or_station(self) -> DoorOrStation:
         if (self.door is None) == (self.station is None):
             raise ValueError("a read point names exactly one of door or station")
         return self
+
+
+class ReadPoint(DoorOrStation):
+    """Where a scan happened: a site and either a dock door or a station."""
+
+    site: Name
 
 
 class _Event(_Frozen):

@@ -11,11 +11,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 from .nmea_encode import SimFix, encode_epoch
 from .routes import DEMO_ROUTE, LatLon, RouteWalker, offset_m
-from .tcp_server import LineServer
+from .tcp_server import TcpDevice
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,64 +39,19 @@ class GpsSimConfig:
             raise ValueError("speed_mps and noise_m must not be negative")
 
 
-class GpsSimulator:
+class GpsSimulator(TcpDevice):
     """`async with GpsSimulator(GpsSimConfig(rate_hz=5)) as gps:` then connect to gps.port."""
+
+    name = "GPS simulator"
 
     def __init__(self, config: GpsSimConfig | None = None) -> None:
         self.config = config or GpsSimConfig()
         self.walker = RouteWalker(self.config.route)
-        self.server = LineServer(self.config.host, self.config.port, "GPS simulator")
+        super().__init__(self.config.host, self.config.port)
         self.epochs = 0  # epochs generated
         self.epochs_sent = 0  # epochs that reached at least one client
         self.last_fix: SimFix | None = None
         self._rng = random.Random(self.config.seed)
-        self._task: asyncio.Task[None] | None = None
-        self._closed = asyncio.Event()
-
-    @property
-    def host(self) -> str:
-        return self.config.host
-
-    @property
-    def port(self) -> int:
-        if self.server.port is None:
-            raise RuntimeError("GPS simulator not started")
-        return self.server.port
-
-    async def start(self) -> None:
-        await self.server.start()
-        self._task = asyncio.create_task(self._drive(), name="gps-simulator")
-
-    async def serve_forever(self) -> None:
-        if self._task is None:
-            await self.start()
-        await self._closed.wait()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.server.close()
-        self._closed.set()
-
-    def drop_clients(self) -> int:
-        """Close every client connection, like a pulled cable; keeps listening."""
-        return self.server.drop_clients()
-
-    async def wait_for_client(self, timeout_s: float | None = 10.0) -> None:
-        await self.server.wait_for_client(timeout_s)
-
-    async def __aenter__(self) -> GpsSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def fix_at(self, distance_m: float, when: datetime) -> SimFix:
         """The fix reported after driving `distance_m`, noise included."""
@@ -126,7 +80,7 @@ class GpsSimulator:
             now = self.last_fix.time + timedelta(milliseconds=10)  # every epoch its own time
         return now
 
-    async def _drive(self) -> None:
+    async def _produce(self) -> None:
         loop = asyncio.get_running_loop()
         period = 1 / self.config.rate_hz
         started = loop.time()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from types import TracebackType
 
-from .tcp_server import LineServer
+from .tcp_server import TcpDevice
 
 
 def gs1_check_digit(digits: str) -> int:
@@ -59,68 +58,25 @@ class SentScan:
     symbology: str | None
 
 
-class ScannerSimulator:
+class ScannerSimulator(TcpDevice):
     """`async with ScannerSimulator(ScannerSimConfig(rate_hz=5)) as scanner:`.
 
     Automatic scans happen only while a client is connected (nobody scans into a dead
     terminal); every line that reached a client is recorded in `sent`.
     """
 
+    name = "scanner simulator"
+
     def __init__(self, config: ScannerSimConfig | None = None) -> None:
         self.config = config or ScannerSimConfig()
-        self.server = LineServer(self.config.host, self.config.port, "scanner simulator")
+        super().__init__(self.config.host, self.config.port)
         self.sent: list[SentScan] = []
         self._serial = self.config.first_serial
         self._count = 0
         self._rng = random.Random(self.config.seed)
-        self._task: asyncio.Task[None] | None = None
-        self._closed = asyncio.Event()
 
-    @property
-    def host(self) -> str:
-        return self.config.host
-
-    @property
-    def port(self) -> int:
-        if self.server.port is None:
-            raise RuntimeError("scanner simulator not started")
-        return self.server.port
-
-    async def start(self) -> None:
-        await self.server.start()
-        if self.config.rate_hz > 0:
-            self._task = asyncio.create_task(self._scan_loop(), name="scanner-simulator")
-
-    async def serve_forever(self) -> None:
-        if self.server.port is None:
-            await self.start()
-        await self._closed.wait()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.server.close()
-        self._closed.set()
-
-    def drop_clients(self) -> int:
-        """Close every client connection, like a pulled cable; keeps listening."""
-        return self.server.drop_clients()
-
-    async def wait_for_client(self, timeout_s: float | None = 10.0) -> None:
-        await self.server.wait_for_client(timeout_s)
-
-    async def __aenter__(self) -> ScannerSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def _should_produce(self) -> bool:
+        return self.config.rate_hz > 0
 
     def scan(self, code: str, *, aim: str | None = "]C1", symbology: str | None = None) -> bool:
         """Send one scan now, e.g. the SSCC of a package the demo is tracking.
@@ -142,7 +98,7 @@ class ScannerSimulator:
         self._serial += 1
         return f"00{sscc}", "]C1", "gs1-128"
 
-    async def _scan_loop(self) -> None:
+    async def _produce(self) -> None:
         period = 1 / self.config.rate_hz
         while True:
             await self.server.wait_for_client(timeout_s=None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from types import TracebackType
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +84,70 @@ class LineServer:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+class TcpDevice:
+    """A simulated device in TCP server mode: a `LineServer` and one task producing lines.
+
+    Subclasses set `name` and implement `_produce`; `_should_produce` may keep the task off
+    (a scanner that only scans on demand).
+    """
+
+    name = "device"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.server = LineServer(host, port, self.name)
+        self._task: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        if self.server.port is None:
+            raise RuntimeError(f"{self.name} not started")
+        return self.server.port
+
+    def _should_produce(self) -> bool:
+        return True
+
+    async def _produce(self) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        await self.server.start()
+        if self._should_produce():
+            self._task = asyncio.create_task(self._produce(), name=self.name)
+
+    async def serve_forever(self) -> None:
+        if self.server.port is None:
+            await self.start()
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.server.close()
+        self._closed.set()
+
+    def drop_clients(self) -> int:
+        """Close every client connection, like a pulled cable; keeps listening."""
+        return self.server.drop_clients()
+
+    async def wait_for_client(self, timeout_s: float | None = 10.0) -> None:
+        await self.server.wait_for_client(timeout_s)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
