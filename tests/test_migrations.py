@@ -46,3 +46,24 @@ def test_plain_postgres_mode_uses_brin_and_says_so(database_url: str) -> None:
         "scans_time_brin": "brin",
         "device_status_time_brin": "brin",
     }
+
+
+def test_an_older_schema_with_data_is_upgraded_in_place(empty_database_url: str) -> None:
+    from yoyo import get_backend, read_migrations
+
+    from ingest_service.storage.migrate import MIGRATIONS_DIR, _yoyo_url
+
+    backend = get_backend(_yoyo_url(empty_database_url))
+    first = [m for m in read_migrations(str(MIGRATIONS_DIR)) if m.id == "0001_events"]
+    backend.apply_migrations(backend.to_apply(first))
+    backend.connection.close()
+    with psycopg.connect(empty_database_url) as conn:
+        conn.execute("INSERT INTO quarantine (topic, reason, payload) VALUES ('t', 'kept', 'x')")
+    assert pending_migrations(empty_database_url) == ["0002_auth"]
+
+    migrate(empty_database_url)
+
+    assert pending_migrations(empty_database_url) == []
+    assert "users" in _tables(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT reason FROM quarantine").fetchall() == [("kept",)]

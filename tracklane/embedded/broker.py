@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import getpass
 import logging
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -29,25 +27,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-def _load_prctl():
-    try:
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except OSError:
-        return None  # not Linux: stop() still ends the broker on a normal exit
-
-
-# Resolved here, not in the child: between fork and exec only this call runs.
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Have the kernel stop the broker if the process that started it dies (even by
-    SIGKILL), so no private broker outlives its owner."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def find_mosquitto() -> str:
@@ -119,7 +98,6 @@ class EmbeddedBroker:
             [binary, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
