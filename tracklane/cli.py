@@ -12,15 +12,18 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from ingest_service.auth.roles import Role
 from ingest_service.settings import ConfigError, Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 edge_app = typer.Typer(no_args_is_help=True, help="The edge agent that runs on a gateway.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
+user_app = typer.Typer(no_args_is_help=True, help="Users, for when the API is not yet usable.")
 app.add_typer(db_app, name="db")
 app.add_typer(edge_app, name="edge")
 app.add_typer(bench_app, name="bench")
+app.add_typer(user_app, name="user")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -92,6 +95,42 @@ def db_migrate() -> None:
             compress_after_days=settings.compress_after_days,
         )
     typer.echo(json.dumps({"migrated": True, "storage": mode.as_dict()}))
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[Role, typer.Option(case_sensitive=False)],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="TRACKLANE_NEW_USER_PASSWORD",
+            help="at least 12 characters; prompted for when not given",
+        ),
+    ],
+) -> None:
+    """Create a user directly in the database (the first admin of an install, say)."""
+    import psycopg
+
+    from ingest_service.auth.users import UserError, create_user
+    from tracklane import runtime
+
+    settings = load_settings()
+
+    async def add(url: str) -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await create_user(conn, username=username, password=password, role=role)
+
+    with runtime.services(settings, need_broker=False) as svc:
+        try:
+            asyncio.run(add(svc.database_url))
+        except UserError as err:
+            typer.echo(f"tracklane: {err}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"created {role} {username!r}")
 
 
 @edge_app.command("run")

@@ -1,0 +1,66 @@
+"""The `tracklane` command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from ingest_service.auth.passwords import verify_secret
+
+CONFIGS = Path(__file__).resolve().parent.parent / "firmware_configs"
+
+
+def tracklane(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLANE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tracklane", *args],
+        env={**base, **(env or {})}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_db_migrate_reports_the_storage_mode(empty_database_url: str) -> None:
+    result = tracklane("db", "migrate", env={"TRACKLANE_DATABASE_URL": empty_database_url})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["storage"]["mode"] == "postgresql"
+
+
+def test_user_add_creates_a_user_who_can_log_in_and_refuses_short_passwords(
+    database_url: str,
+) -> None:
+    env = {"TRACKLANE_DATABASE_URL": database_url}
+    ok = tracklane(
+        "user", "add", "dispatch-1", "--role", "dispatcher",
+        env={**env, "TRACKLANE_NEW_USER_PASSWORD": "a-long-enough-password"},
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    with psycopg.connect(database_url) as conn:
+        role, password_hash = conn.execute(
+            "SELECT role, password_hash FROM users WHERE username = 'dispatch-1'"
+        ).fetchone()
+    assert role == "dispatcher"
+    assert verify_secret(password_hash, "a-long-enough-password")
+
+    short = tracklane(
+        "user", "add", "dispatch-2", "--role", "dispatcher",
+        env={**env, "TRACKLANE_NEW_USER_PASSWORD": "short"},
+    )  # fmt: skip
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    bad_role = tracklane("user", "add", "x", "--role", "boss", env=env)
+    assert bad_role.returncode == 2
+    assert "Invalid value for '--role'" in bad_role.stderr and "'boss'" in bad_role.stderr
+
+
+def test_check_config_accepts_the_shipped_files_and_names_a_typo(tmp_path: Path) -> None:
+    shipped = sorted(str(p) for p in CONFIGS.glob("*.toml"))
+    assert tracklane("edge", "check-config", *shipped).returncode == 0
+    typo = tmp_path / "typo.toml"
+    typo.write_text((CONFIGS / "demo-dock-a.toml").read_text().replace("[publish]", "[pubish]"))
+    result = tracklane("edge", "check-config", str(typo))
+    assert result.returncode == 1
+    assert "pubish" in result.stderr
