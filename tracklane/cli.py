@@ -203,12 +203,13 @@ def bench_ingest(
     events: Annotated[int, typer.Option(help="synthetic events to publish")] = 200_000,
     batch: Annotated[int, typer.Option(help="events per MQTT message")] = 500,
     rate: Annotated[int, typer.Option(help="events/s for the latency run")] = 10_000,
+    workers: Annotated[int, typer.Option(help="ingest processes sharing the subscription")] = 2,
 ) -> None:
     """Publish synthetic events through the broker into PostgreSQL; print figures."""
     from tracklane.bench.ingest import run_ingest_bench
 
     logging.basicConfig(level="WARNING")
-    result = run_ingest_bench(events=events, batch=batch, rate=rate)
+    result = run_ingest_bench(events=events, batch=batch, rate=rate, workers=workers)
     typer.echo(json.dumps(result))
 
 

@@ -1,10 +1,11 @@
 """`tracklane bench ingest`: events/s from broker to committed rows, beside the raw limits.
 
 Everything runs on this machine, as in a one-box install: a private Mosquitto, an embedded
-PostgreSQL (or TRACKLANE_BENCH_DATABASE_URL), and `tracklane serve --no-api` as its own
-process. The same pre-encoded batches are then pushed through Mosquitto's own C clients
-(`mosquitto_pub`/`mosquitto_sub`) and the same rows through a bare COPY, so the figures
-say how close ingest comes to what the parts underneath can do.
+PostgreSQL (or TRACKLANE_BENCH_DATABASE_URL), and `tracklane serve --no-api` processes
+(`--workers`, default 2, one per core) sharing the subscription as production would. The
+same pre-encoded batches are then pushed through Mosquitto's own C clients
+(`mosquitto_pub`/`mosquitto_sub`) and the same rows through a bare COPY, so the figures say
+how close ingest comes to what the parts underneath can do.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from tracklane.embedded import EmbeddedBroker, EmbeddedPostgres
 SITE, GATEWAY = "bench", "bench-gw"
 
 
-def run_ingest_bench(*, events: int, batch: int, rate: int) -> dict[str, float | int]:
+def run_ingest_bench(
+    *, events: int, batch: int, rate: int, workers: int = 2
+) -> dict[str, float | int]:
     workdir = Path(tempfile.mkdtemp(prefix="tracklane-bench-"))
     pg = None
     try:
@@ -49,10 +52,13 @@ def run_ingest_bench(*, events: int, batch: int, rate: int) -> dict[str, float |
             print(f"bench: {events} events in {len(payloads)} messages of {batch}", file=sys.stderr)
             broker_limit = _broker_limit(broker, [p for _, p in payloads], workdir)
             copy_limit = _copy_limit(database_url, events)
-            figures = _through_ingest(broker, database_url, payloads, paced, rate, workdir)
+            figures = _through_ingest(
+                broker, database_url, payloads, paced, rate, workdir, ingest_workers=workers
+            )
         return {
             "events": events,
             "batch": batch,
+            "ingest_workers": workers,
             **figures,
             "broker_limit_msgs_per_s": round(broker_limit),
             "broker_limit_events_per_s": round(broker_limit * batch),
@@ -122,6 +128,7 @@ def _through_ingest(
     paced: list[tuple[str, bytes]],
     rate: int,
     workdir: Path,
+    ingest_workers: int,
 ) -> dict[str, float]:
     """Throughput from a burst of everything at once; latency from a run paced at `rate`."""
     group = f"bench{uuid.uuid4().hex[:6]}"
@@ -134,9 +141,15 @@ def _through_ingest(
         "TRACKLANE_DATA_DIR": str(workdir / "data"),
         "TRACKLANE_LOG_LEVEL": "WARNING",
     }
-    ingest = subprocess.Popen(
-        [sys.executable, "-m", "tracklane", "serve", "--no-api", "--no-migrate"], env=env
-    )
+    # Each worker is its own process with its own session in the one share group, as in
+    # production; the broker splits the messages between them.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tracklane", "serve", "--no-api", "--no-migrate"],
+            env={**env, "TRACKLANE_INGEST_CLIENT_ID": f"ingest-{group}-{n}"},
+        )
+        for n in range(ingest_workers)
+    ]
     client, props = make_client(parse_mqtt_url(broker.url), f"bench-pub-{group}")
     client.max_inflight_messages_set(200)
     client.max_queued_messages_set(0)
@@ -144,6 +157,7 @@ def _through_ingest(
     client.loop_start()
     try:
         _wait_subscribed(client, database_url, burst[0][0])
+        time.sleep(1.0 if ingest_workers > 1 else 0)  # the other workers subscribe too
         first = time.time()
         _publish(client, burst, interval=0.0)
         commits = _wait_stored(database_url, "burst-", len(burst))
@@ -152,8 +166,10 @@ def _through_ingest(
     finally:
         client.disconnect()
         client.loop_stop()
-        ingest.terminate()
-        ingest.wait(30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(30)
     total = sum(payloads_events(p) for _, p in burst)
     elapsed = max(commits.values()) - first
     latencies = sorted((paced_commits[d] - sent_at[d]) * 1000 for d in sent_at)
