@@ -103,8 +103,10 @@ class Publisher:
         """Connect (raising PublisherError with the reason if that fails) and start batching."""
         self._loop = asyncio.get_running_loop()
         self._connack = self._loop.create_future()
+        # Gateway names are unique within a site only; two sessions with one client id
+        # would keep taking each other over.
         client, props = make_client(
-            self.broker, f"edge-{self.gateway}", session_expiry_s=self.session_expiry_s
+            self.broker, f"edge-{self.site}-{self.gateway}", session_expiry_s=self.session_expiry_s
         )
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect

@@ -129,6 +129,8 @@ def _salvage(
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as bad_json:
         return Reject(f"payload is not valid JSON: {bad_json}", payload)
+    except RecursionError:
+        return Reject("payload is JSON nested too deeply to read", payload)
     if not isinstance(doc, dict):
         return Reject(f"payload is a JSON {type(doc).__name__}, expected an object", payload)
     version = doc.get("schema_version")

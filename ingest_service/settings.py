@@ -6,9 +6,11 @@ Read once when a program starts (`Settings()`), then passed in; nothing reads it
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,8 +24,10 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
+    # A `.env` file may hold other programs' variables too: those are ignored, but a
+    # TRACKLANE_* name that is not a setting is an error (see `unknown_variables`).
     model_config = SettingsConfigDict(
-        env_prefix="TRACKLANE_", env_file=".env", extra="forbid", env_file_encoding="utf-8"
+        env_prefix="TRACKLANE_", env_file=".env", extra="ignore", env_file_encoding="utf-8"
     )
 
     mode: Literal["dev", "production"] = "dev"
@@ -47,7 +51,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
 
-    ingest_client_id: str = Field(default_factory=lambda: f"ingest-{socket.gethostname()}")
+    ingest_client_id: str = Field(
+        default_factory=lambda: f"ingest-{socket.gethostname()}",
+        description="stable per worker: the broker holds this session's share while it is away",
+    )
     ingest_share_group: str = "ingest"
     ingest_session_expiry_s: int = 7 * 24 * 3600
     ingest_receive_maximum: int = 2000
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
     retention_days: int = 365
     compress_after_days: int = 7
     log_level: str = "INFO"
+
+    @property
+    def model_fields_set_from_env(self) -> set[str]:
+        """TRACKLANE_* names given explicitly (environment, .env or keyword)."""
+        return {f"TRACKLANE_{name.upper()}" for name in self.model_fields_set}
 
     def check_production(self) -> None:
         """Refuse to run production on defaults; each message names the variable to set."""
@@ -78,5 +90,30 @@ class Settings(BaseSettings):
             problems.append("TRACKLANE_DATABASE_URL must point at the production PostgreSQL")
         if not self.mqtt_url:
             problems.append("TRACKLANE_MQTT_URL must point at the production broker")
+        if "TRACKLANE_INGEST_CLIENT_ID" not in self.model_fields_set_from_env:
+            problems.append(
+                "TRACKLANE_INGEST_CLIENT_ID must be set, stable and different for each ingest "
+                "worker (e.g. ingest-1, ingest-2): the broker keeps a share of the traffic for "
+                "a worker's session while it is away, so a worker must come back as itself "
+                "(retire one for good with `tracklane ingest drain`)"
+            )
         if problems:
             raise ConfigError("production mode refuses to start:\n  - " + "\n  - ".join(problems))
+
+
+def unknown_variables(
+    environ: Mapping[str, str], env_file: Path | None = Path(".env")
+) -> list[str]:
+    """TRACKLANE_* names in the environment or .env file that are not settings: typos."""
+    names = set(environ)
+    if env_file is not None and env_file.is_file():
+        names |= {k for k in dotenv_values(env_file) if k}
+    known = {f"TRACKLANE_{name.upper()}" for name in Settings.model_fields}
+    # Variables read by other parts of Tracklane, not by the service settings.
+    known |= {
+        "TRACKLANE_TEST_DATABASE_URL",
+        "TRACKLANE_TEST_TIMESCALE_URL",
+        "TRACKLANE_BENCH_DATABASE_URL",
+        "TRACKLANE_NEW_USER_PASSWORD",
+    }
+    return sorted(n for n in names if n.upper().startswith("TRACKLANE_") and n.upper() not in known)

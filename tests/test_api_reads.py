@@ -145,6 +145,46 @@ def test_positions_pages_cover_every_row_once_even_with_equal_times(client: Test
     assert "cursor" in r.json()["detail"]
 
 
+def _forged(time_text: object, key: object) -> str:
+    raw = json.dumps([time_text, key]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_forged_cursors_are_refused_not_errors(
+    client: TestClient, quarantined: dict[str, int]
+) -> None:
+    t = at(0).isoformat()
+    positions_cursor = client.get("/api/v1/positions", params={"limit": 1}).json()["next_cursor"]
+    quarantine_cursor = client.get("/api/v1/quarantine", params={"limit": 1}).json()["next_cursor"]
+    forged = {
+        "/api/v1/positions": [
+            _forged(t, "not-a-uuid"),
+            _forged(t, "1; DROP TABLE positions"),
+            _forged(t, 42),  # a quarantine id, but positions are keyed by UUID
+            _forged(t, [1, 2]),
+            _forged("2025-03-01T08:00:00", str(uuid.uuid4())),  # no timezone
+            _forged(t, {"k": 1}),
+            quarantine_cursor,  # a real cursor, from another list
+            base64.urlsafe_b64encode(b"[" * 3000).decode(),  # too long, and too deep
+        ],
+        "/api/v1/quarantine": [
+            _forged(t, str(uuid.uuid4())),
+            _forged(t, str(2**63)),  # past bigint
+            _forged(t, "12.5"),
+            positions_cursor,
+        ],
+    }
+    for path, cursors in forged.items():
+        for cursor in cursors:
+            r = client.get(path, params={"cursor": cursor})
+            assert r.status_code == 422, (path, cursor[:60], r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "cursor is not one this API issued" in r.json()["detail"]
+    # Every key kind is still accepted where it belongs.
+    assert client.get("/api/v1/positions", params={"cursor": positions_cursor}).is_success
+    assert client.get("/api/v1/quarantine", params={"cursor": quarantine_cursor}).is_success
+
+
 def test_times_without_a_timezone_are_refused(client: TestClient) -> None:
     r = client.get("/api/v1/positions", params={"since": "2025-03-01T08:00:00"})
     assert r.status_code == 422

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psycopg
+import pytest
 
 from ingest_service.auth.passwords import verify_secret
+from tests.mqtt_helpers import wait_until
+from tracklane.embedded.broker import free_port
 
 CONFIGS = Path(__file__).resolve().parent.parent / "firmware_configs"
 
@@ -64,3 +69,34 @@ def test_check_config_accepts_the_shipped_files_and_names_a_typo(tmp_path: Path)
     result = tracklane("edge", "check-config", str(typo))
     assert result.returncode == 1
     assert "pubish" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_on_sigterm_stops_its_embedded_database_and_broker(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLANE_")}
+    env.update({"TRACKLANE_DATA_DIR": str(tmp_path), "TRACKLANE_API_PORT": str(port)})
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "tracklane", "serve"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _healthy(port), timeout=60, what="serve to answer /healthz")
+        broker_pid = int((tmp_path / "mosquitto" / "mosquitto.pid").read_text())
+        assert (tmp_path / "postgres" / "postmaster.pid").exists()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        output = serve.stdout.read() if serve.stdout else ""
+    assert not Path(f"/proc/{broker_pid}").exists(), "the private broker stopped"
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists(), "the database stopped"
+    assert "Traceback" not in output, output[-2000:]
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

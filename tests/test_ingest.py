@@ -131,3 +131,19 @@ def test_a_row_the_database_refuses_is_quarantined_not_retried_forever(
     (reason,) = quarantine_reasons(database_url)
     assert reason.startswith("database refused the message")
     assert "no_poison" in reason
+
+
+def test_a_message_decode_chokes_on_is_quarantined_and_its_batch_mates_stored(
+    ingest, mqtt_broker, database_url
+):
+    """JSON nested deeper than any parser's recursion limit, among good messages."""
+    gw = gateway_name()
+    topic = event_topic("wh1", gw, "positions")
+    events = synthetic.positions(site="wh1", gateway=gw, device="gps1", count=200)
+    good = [(topic, encode(b)) for b in synthetic.batches(events, site="wh1", gateway=gw, size=20)]
+    poison = b"[" * 100_000 + b"]" * 100_000
+    publish_all(mqtt_broker, [*good[:5], (topic, poison), *good[5:]])
+    wait_until(lambda: count(database_url, "positions") == 200, what="the good messages")
+    assert quarantine_reasons(database_url) == ["payload is JSON nested too deeply to read"]
+    wait_until(lambda: ingest.health()["pending_messages"] == 0, what="every message acked")
+    assert ingest.health()["status"] == "ok"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +98,96 @@ def test_broker_restart_loses_nothing(broker_factory, database_url: str) -> None
         wait_until(lambda: stored(database_url) == 500, timeout=30, what="events after restart")
     finally:
         consumer.stop()
+
+
+def test_broker_crash_after_its_save_loses_nothing_queued_for_ingest(
+    broker_factory, database_url: str
+) -> None:
+    """Events PUBACKed while ingest is away, then the broker SIGKILLed (no final save)."""
+    broker = broker_factory("crashing")
+    broker.start()
+    address = parse_mqtt_url(broker.url)
+    consumer = consumer_for(address, database_url).start()
+    wait_until(lambda: consumer.health()["subscription"] == "ok", what="the subscription")
+    consumer.stop()  # away; its session and subscription stay at the broker
+    publish_all(address, messages("gw-crash", 1000))
+    time.sleep(2.5)  # past the broker's 1 s autosave
+    broker.kill()
+    broker.start()
+    again = IngestConsumer(
+        broker=address,
+        database_url=database_url,
+        config=consumer.config,  # same client id: the same session
+        stats=IngestStats(CollectorRegistry()),
+    ).start()
+    try:
+        wait_until(lambda: stored(database_url) == 1000, timeout=30, what="the queued events")
+    finally:
+        again.stop()
+
+
+def test_a_retired_workers_share_is_drained_and_its_session_ended(
+    mqtt_broker: BrokerAddress, database_url: str
+) -> None:
+    """Two workers share the traffic; one leaves for good; `drain` stores what it was owed."""
+    group = f"g{uuid.uuid4().hex[:8]}"
+    workers = [
+        IngestConsumer(
+            broker=mqtt_broker,
+            database_url=database_url,
+            config=ConsumerConfig(client_id=f"{group}-{n}", share_group=group),
+            stats=IngestStats(CollectorRegistry()),
+        ).start()
+        for n in (1, 2)
+    ]
+    for worker in workers:
+        wait_until(lambda w=worker: w.health()["subscription"] == "ok", what="both subscribed")
+    workers[1].stop()  # retired, but its session still takes a share
+    publish_all(mqtt_broker, messages("gw-share", 1000))
+    wait_until(lambda: stored(database_url) >= 400, what="the live worker's share")
+    time.sleep(1.0)
+    held = 1000 - stored(database_url)
+    assert held > 0, "the broker routed part of the traffic to the absent worker"
+
+    drainer = IngestConsumer(
+        broker=mqtt_broker,
+        database_url=database_url,
+        config=workers[1].config,
+        stats=IngestStats(CollectorRegistry()),
+    )
+    assert drainer.drain(idle_s=1.5, timeout_s=60)
+    assert stored(database_url) == 1000
+    assert drainer.stats.snapshot()["events_stored"] == held
+
+    # The session is gone: new traffic all goes to the remaining worker.
+    publish_all(mqtt_broker, messages("gw-share", 500, first_seq=1000))
+    wait_until(lambda: stored(database_url) == 1500, what="everything via the one worker")
+    workers[0].stop()
+
+
+def test_stop_under_a_steady_stream_finishes_promptly_and_loses_nothing(
+    mqtt_broker: BrokerAddress, database_url: str
+) -> None:
+    consumer = consumer_for(mqtt_broker, database_url).start()
+    wait_until(lambda: consumer.health()["subscription"] == "ok", what="the subscription")
+    stream = messages("gw-stop", 4000)
+    publisher = threading.Thread(
+        target=lambda: [publish_all(mqtt_broker, stream[i : i + 4]) for i in range(0, 80, 4)]
+    )
+    publisher.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    consumer.stop(timeout=10)
+    took = time.monotonic() - started
+    publisher.join(30)
+    assert took < 5, f"stop took {took:.1f}s while messages kept coming"
+    again = IngestConsumer(
+        broker=mqtt_broker,
+        database_url=database_url,
+        config=consumer.config,
+        stats=IngestStats(CollectorRegistry()),
+    ).start()
+    try:
+        wait_until(lambda: stored(database_url) == 4000, timeout=30, what="the rest, redelivered")
+    finally:
+        again.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,27 +14,41 @@ import typer
 from pydantic import ValidationError
 
 from ingest_service.auth.roles import Role
-from ingest_service.settings import ConfigError, Settings
+from ingest_service.settings import ConfigError, Settings, unknown_variables
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 edge_app = typer.Typer(no_args_is_help=True, help="The edge agent that runs on a gateway.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
 user_app = typer.Typer(no_args_is_help=True, help="Users, for when the API is not yet usable.")
+ingest_app = typer.Typer(no_args_is_help=True, help="Operating ingest workers.")
 app.add_typer(db_app, name="db")
 app.add_typer(edge_app, name="edge")
 app.add_typer(bench_app, name="bench")
 app.add_typer(user_app, name="user")
+app.add_typer(ingest_app, name="ingest")
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, or a clear message and exit code 2."""
+    problems = [
+        f"{name} is not a Tracklane setting (a typo?); see README, Configuration"
+        for name in unknown_variables(os.environ)
+    ]
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
         settings.check_production()
-    except (ConfigError, ValidationError) as err:
-        typer.echo(f"tracklane: configuration error: {err}", err=True)
-        raise typer.Exit(2) from err
+    except ValidationError as err:
+        # Say where and what, never the value: it may be a secret.
+        problems += [
+            f"TRACKLANE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in err.errors(include_url=False, include_input=False)
+        ]
+    except ConfigError as err:
+        problems.append(str(err))
+    if problems:
+        typer.echo("tracklane: configuration error:\n  " + "\n  ".join(problems), err=True)
+        raise typer.Exit(2)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -53,13 +68,16 @@ def serve(
     """Run ingest and the API. Without URLs configured, starts an embedded database and broker."""
     from tracklane import runtime
     from tracklane.serve import (
+        api_in_thread,
         api_server,
         bootstrap_admin,
         ingest_running,
         prepare_database,
-        wait_for_signal,
+        stop_on_signals,
+        wait_for,
     )
 
+    stop = stop_on_signals()
     settings = load_settings()
     with runtime.services(settings, need_broker=ingest) as svc:
         mode = prepare_database(settings, svc.database_url, run_migrations=run_migrations)
@@ -74,11 +92,13 @@ def serve(
             ingest=ingest,
         ) as running:
             if api:
-                api_server(
+                server = api_server(
                     settings, database_url=svc.database_url, running=running, port=port
-                ).run()
+                )
+                with api_in_thread(server) as thread:
+                    wait_for(stop, watch=thread)
             else:
-                wait_for_signal()
+                wait_for(stop)
 
 
 @db_app.command("migrate")
@@ -95,6 +115,43 @@ def db_migrate() -> None:
             compress_after_days=settings.compress_after_days,
         )
     typer.echo(json.dumps({"migrated": True, "storage": mode.as_dict()}))
+
+
+@ingest_app.command("drain")
+def ingest_drain(
+    client_id: Annotated[str, typer.Option(help="the retired worker's TRACKLANE_INGEST_CLIENT_ID")],
+    idle: Annotated[float, typer.Option(help="seconds without messages that mean done")] = 5.0,
+) -> None:
+    """Store what the broker holds for a retired worker's session, then end that session.
+
+    The broker keeps routing a share of the traffic to a worker's session while it is away;
+    run this when a worker is removed for good (scaling down, a renamed client id).
+    """
+    from ingest_service.pipeline.stats import IngestStats
+    from tracklane import runtime
+    from tracklane.serve import consumer_config
+
+    settings = load_settings(ingest_client_id=client_id)
+    if not settings.mqtt_url:
+        typer.echo(
+            "tracklane: set TRACKLANE_MQTT_URL to the broker that holds the session", err=True
+        )
+        raise typer.Exit(2)
+    from ingest_service.pipeline.consumer import IngestConsumer
+    from mqtt_client import parse_mqtt_url
+
+    with runtime.services(settings, need_broker=False) as svc:
+        stats = IngestStats()
+        consumer = IngestConsumer(
+            broker=parse_mqtt_url(settings.mqtt_url),
+            database_url=svc.database_url,
+            config=consumer_config(settings),
+            stats=stats,
+        )
+        drained = consumer.drain(idle_s=idle)
+    snap = stats.snapshot()
+    typer.echo(json.dumps({"client_id": client_id, "drained": drained, **snap}))
+    raise typer.Exit(0 if drained else 1)
 
 
 @user_app.command("add")

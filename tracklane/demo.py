@@ -18,8 +18,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from simulators.gps import GpsSimConfig, GpsSimulator
 from simulators.scanner import ScannerSimConfig, ScannerSimulator
 from tracklane import runtime
 from tracklane.embedded.broker import free_port
-from tracklane.serve import api_server, ingest_running, prepare_database
+from tracklane.serve import api_in_thread, api_server, ingest_running, prepare_database
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
@@ -49,11 +48,15 @@ def demo_gateways() -> list[GatewayConfig]:
     return [load_gateway_config(p) for p in sorted(CONFIG_DIR.glob("demo-*.toml"))]
 
 
-def reset_admin(settings: Settings, database_url: str) -> str:
-    """A fresh admin password for this demo run (the data folder outlives runs)."""
+def demo_admin(settings: Settings, database_url: str, *, may_reset: bool) -> str:
+    """The admin login to print: a fresh password for the demo's own embedded database (its
+    data folder outlives runs); on anyone else's database an existing admin is left alone."""
     password = secrets.token_urlsafe(12)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        if not ensure_admin(conn, username=settings.admin_username, password=password):
+        created = ensure_admin(conn, username=settings.admin_username, password=password)
+        if not created and not may_reset:
+            return "(unchanged: this database already has that user)"
+        if not created:
             conn.execute(
                 "UPDATE users SET password_hash = %s, role = 'admin', active = true"
                 " WHERE username = %s",
@@ -74,23 +77,6 @@ def _pick_port(wanted: int | None, default: int) -> int:
         if wanted:
             raise SystemExit(f"tracklane demo: port {wanted} is in use; pick another") from None
         return free_port()
-
-
-@contextmanager
-def _api_thread(server: Any) -> Iterator[None]:
-    # uvicorn in its own thread: it then leaves SIGINT to the demo.
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not server.started:
-        raise RuntimeError("the API did not start; see the log above")
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 class Ledger:
@@ -194,11 +180,16 @@ def _wait_until_stored(database_url: str, ids: set[UUID], timeout: float = 30) -
 
 
 def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> dict[str, Any]:
+    if settings.mode == "production":
+        raise SystemExit(
+            "tracklane demo refuses production mode: it publishes simulated events and sets "
+            "the admin's password. Unset TRACKLANE_MODE (and point it at a scratch database)."
+        )
     gateways = demo_gateways()
     with runtime.services(settings) as svc:
         mode = prepare_database(settings, svc.database_url, run_migrations=True)
         settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
-        password = reset_admin(settings, svc.database_url)
+        password = demo_admin(settings, svc.database_url, may_reset=svc.embedded_database)
         with ingest_running(
             settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, storage_mode=mode
         ) as running:
@@ -206,7 +197,7 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
             server = api_server(
                 settings, database_url=svc.database_url, running=running, port=api_port
             )
-            with _api_thread(server):
+            with api_in_thread(server):
                 url = f"http://{settings.api_host}:{api_port}"
                 print(
                     f"\nTracklane demo is running ({mode.describe()}).\n"

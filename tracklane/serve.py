@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,8 +121,40 @@ def api_server(
     return uvicorn.Server(config)
 
 
-def wait_for_signal() -> None:
+@contextmanager
+def api_in_thread(server: uvicorn.Server) -> Iterator[threading.Thread]:
+    """Serve the API from a thread, so that signals stay with the main thread and every
+    `with` block above (ingest, embedded database and broker) unwinds on SIGTERM."""
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError(
+            f"the API did not start on {server.config.host}:{server.config.port}; "
+            "see the log above (is the port taken? set TRACKLANE_API_PORT)"
+        )
+    try:
+        yield thread
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM. Install it first thing, so that a signal during
+    start-up still unwinds every `with` block instead of killing the process."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    return stop
+
+
+def wait_for(stop: threading.Event, *, watch: threading.Thread | None = None) -> None:
+    """Block until `stop` is set (or until `watch` dies)."""
+    while not stop.wait(0.5):
+        if watch is not None and not watch.is_alive():
+            log.error("the API stopped; shutting down")
+            return

@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest_service.auth import PUBLIC_ROUTES, Role, route_table
+from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, TooManyRequests, route_table
+from ingest_service.auth.limits import Argon2Gate, CredentialThrottle
 from ingest_service.auth.tokens import VerifiedTokenCache
 from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
@@ -52,8 +53,10 @@ def create_app(
     storage_mode: StorageMode,
     ingest_health: Callable[[], dict] | None = None,
     registry: prometheus_client.CollectorRegistry | None = None,
+    auth_limits: AuthLimits | None = None,
 ) -> FastAPI:
     """The API application; the database pool opens when the app starts serving."""
+    limits = auth_limits or AuthLimits()
     if settings.secret_key is None or not settings.secret_key.get_secret_value():
         raise ConfigError(
             "create_app needs settings.secret_key to sign login sessions: set "
@@ -77,9 +80,19 @@ def create_app(
         )
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.database_check = health.DatabaseCheck(database_url)
+        await app.state.database_check.open()
+        app.state.argon2 = Argon2Gate(slots=limits.argon2_slots, wait_s=limits.argon2_wait_s)
+        log.info(
+            "API: %d argon2 slots, %d database connections at most",
+            limits.argon2_slots,
+            POOL_MAX_SIZE,
+        )
         try:
             yield
         finally:
+            app.state.argon2.close()
+            await app.state.database_check.close()
             await pool.close()
 
     app = FastAPI(
@@ -96,6 +109,7 @@ def create_app(
     app.state.ingest_health = ingest_health
     app.state.registry = registry or prometheus_client.REGISTRY
     app.state.token_cache = VerifiedTokenCache()
+    app.state.throttle = CredentialThrottle(limits)
 
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -157,6 +171,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
         return _problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(TooManyRequests)
+    async def too_many(request: Request, exc: TooManyRequests) -> JSONResponse:
+        response = _problem(429, "Too many requests", str(exc))
+        response.headers["Retry-After"] = exc.retry_after
+        return response
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)

@@ -1,8 +1,9 @@
 """FastAPI dependencies: the database pool, the settings, the current user and role guards.
 
 Routes write `dependencies=[Depends(requires(Role.DISPATCHER, Role.VIEWER))]` and take
-`user: CurrentUser` or `pool: PoolDep` as parameters. `route_table` reads the guards back
-from an app, which is how `create_app` and the tests check that no route is left open.
+`user: CurrentUser` or `pool: PoolDep` as parameters. Routes that hash a secret take `gate:
+Argon2Dep` and hash before they take a connection. `route_table` reads the guards back from
+an app, which is how `create_app` and the tests check that no route is left open.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from ingest_service.settings import Settings
 
+from .limits import Argon2Gate, CredentialThrottle
 from .roles import Role, allows
 from .tokens import (
     CredentialError,
-    VerifiedTokenCache,
     authenticate_api_token,
     looks_like_api_token,
     read_session,
@@ -48,8 +49,23 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_argon2(request: Request) -> Argon2Gate:
+    return request.app.state.argon2
+
+
+def get_throttle(request: Request) -> CredentialThrottle:
+    return request.app.state.throttle
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, as the server sees it (behind a proxy, set --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Argon2Dep = Annotated[Argon2Gate, Depends(get_argon2)]
+ThrottleDep = Annotated[CredentialThrottle, Depends(get_throttle)]
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -62,6 +78,8 @@ async def get_current_user(
     request: Request,
     pool: PoolDep,
     settings: SettingsDep,
+    gate: Argon2Dep,
+    throttle: ThrottleDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     """The active user behind the request's bearer token, freshly read from the database."""
@@ -71,23 +89,36 @@ async def get_current_user(
             "POST /api/v1/auth/login or an API token"
         )
     token = credentials.credentials
-    cache: VerifiedTokenCache = request.app.state.token_cache
     try:
-        async with pool.connection() as conn:
-            if looks_like_api_token(token):
-                user = await authenticate_api_token(conn, token=token, cache=cache)
-            else:
-                assert settings.secret_key is not None  # create_app refuses to start without
-                claims = read_session(token, secret_key=settings.secret_key.get_secret_value())
-                found = await get_user(conn, user_id=claims.user_id)
-                if found is None or found.password_stamp != claims.password_stamp:
-                    raise CredentialError("the session has ended; log in again")
-                user = found
+        if looks_like_api_token(token):
+            # API tokens cost an argon2 check, so a client that keeps sending bad ones is
+            # slowed down like one that keeps guessing passwords.
+            client = client_address(request)
+            throttle.check(client=client)
+            try:
+                user = await authenticate_api_token(
+                    pool, token=token, cache=request.app.state.token_cache, gate=gate
+                )
+            except CredentialError:
+                throttle.failed(client=client)
+                raise
+        else:
+            user = await _session_user(pool, token, settings=settings)
     except CredentialError as err:
         raise _unauthorized(str(err)) from None
     if not user.active:
         raise _unauthorized(f"user {user.username!r} is disabled; ask an admin")
     return user
+
+
+async def _session_user(pool: AsyncConnectionPool, token: str, *, settings: Settings) -> User:
+    assert settings.secret_key is not None  # create_app refuses to start without
+    claims = read_session(token, secret_key=settings.secret_key.get_secret_value())
+    async with pool.connection() as conn:
+        found = await get_user(conn, user_id=claims.user_id)
+    if found is None or found.password_stamp != claims.password_stamp:
+        raise CredentialError("the session has ended; log in again")
+    return found
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -42,9 +42,9 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 async def hash_secret_async(secret: str) -> str:
+    """`hash_secret` off the event loop, for tools with a connection of their own.
+
+    The API goes through `limits.Argon2Gate` instead, which bounds how many run at once.
+    """
     # argon2 releases the GIL, so a worker thread keeps the event loop answering meanwhile.
     return await asyncio.to_thread(hash_secret, secret)
-
-
-async def verify_secret_async(stored_hash: str | None, secret: str) -> bool:
-    return await asyncio.to_thread(verify_secret, stored_hash, secret)

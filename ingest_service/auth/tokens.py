@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,9 @@ import jwt
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
-from .passwords import hash_secret_async, verify_secret_async
+from .limits import Argon2Gate
 from .users import USER_COLUMNS, User, UserNotFound
 
 ISSUER = "tracklane"
@@ -151,12 +152,29 @@ def _info(row: dict[str, Any]) -> ApiTokenInfo:
     return ApiTokenInfo(**{f.name: row[f.name] for f in fields(ApiTokenInfo)})
 
 
+@dataclass(frozen=True, slots=True)
+class TokenSecret:
+    """A new token's secret and its hash; the plaintext stays out of reprs and logs."""
+
+    plaintext: str = field(repr=False)
+    secret_hash: str
+
+
+async def new_token_secret(*, gate: Argon2Gate) -> TokenSecret:
+    """A fresh 256-bit secret, hashed; make it before taking a connection."""
+    plaintext = secrets.token_urlsafe(32)
+    return TokenSecret(plaintext, await gate.hash(plaintext))
+
+
 async def create_api_token(
-    conn: psycopg.AsyncConnection, *, user_id: int, name: str, expires_at: datetime | None
+    conn: psycopg.AsyncConnection,
+    *,
+    user_id: int,
+    name: str,
+    expires_at: datetime | None,
+    secret: TokenSecret,
 ) -> tuple[ApiTokenInfo, str]:
     """A new token for `user_id` and its plaintext, which exists only in this return value."""
-    secret = secrets.token_urlsafe(32)  # 256 bits
-    secret_hash = await hash_secret_async(secret)
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         sql.SQL(
@@ -165,12 +183,12 @@ async def create_api_token(
             " RETURNING *)"
             " SELECT {} FROM t JOIN users u ON u.id = t.user_id"
         ).format(_TOKEN_COLUMNS),
-        (name, secret_hash, expires_at, user_id),
+        (name, secret.secret_hash, expires_at, user_id),
     )
     row = await cur.fetchone()
     if row is None:
         raise UserNotFound(f"no user with id {user_id}")
-    return _info(row), f"{API_TOKEN_PREFIX}{row['id']}_{secret}"
+    return _info(row), f"{API_TOKEN_PREFIX}{row['id']}_{secret.plaintext}"
 
 
 async def list_api_tokens(conn: psycopg.AsyncConnection) -> list[ApiTokenInfo]:
@@ -199,24 +217,29 @@ async def revoke_api_token(conn: psycopg.AsyncConnection, *, token_id: int) -> A
 
 
 async def authenticate_api_token(
-    conn: psycopg.AsyncConnection, *, token: str, cache: VerifiedTokenCache
+    pool: AsyncConnectionPool, *, token: str, cache: VerifiedTokenCache, gate: Argon2Gate
 ) -> User:
-    """The user an API token acts for; raises CredentialError if it must be refused."""
+    """The user an API token acts for; raises CredentialError if it must be refused.
+
+    Raises TooManyRequests when the token needs an argon2 check and the gate has no slot free.
+    No connection is held during that check.
+    """
     token_id, secret = parse_api_token(token)
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        sql.SQL(
-            "SELECT {}, t.secret_hash, t.revoked_at, t.expires_at AS token_expires_at"
-            " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = %s"
-        ).format(USER_COLUMNS),
-        (token_id,),
-    )
-    row = await cur.fetchone()
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            sql.SQL(
+                "SELECT {}, t.secret_hash, t.revoked_at, t.expires_at AS token_expires_at"
+                " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = %s"
+            ).format(USER_COLUMNS),
+            (token_id,),
+        )
+        row = await cur.fetchone()
     stored = row["secret_hash"] if row else None
     fresh = not cache.matches(token, stored or "")
     # Unknown ids still pay for a verification, like unknown usernames at login. Revocation
     # and expiry are told only to a caller who proved the secret.
-    if fresh and (not await verify_secret_async(stored, secret) or row is None):
+    if fresh and (not await gate.verify(stored, secret) or row is None):
         raise CredentialError("the API token is not valid; ask an admin for a new one")
     assert row is not None  # a cache hit implies a stored hash, hence a row
     if row["revoked_at"] is not None:
@@ -230,5 +253,8 @@ async def authenticate_api_token(
     if fresh:
         cache.remember(token, row["secret_hash"])
         # Written once per cache period, not per request: last use to within a minute.
-        await conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (token_id,))
+        async with pool.connection() as conn:
+            await conn.execute(
+                "UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (token_id,)
+            )
     return User.from_row(row)

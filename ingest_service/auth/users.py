@@ -1,8 +1,13 @@
-"""Users in the `users` table: lookup, login, creation, changes, and the first admin."""
+"""Users in the `users` table: lookup, login, creation, changes, and the first admin.
+
+Functions that run argon2 for the API take the pool, not a connection, and hold a connection
+only around their queries: a check takes about 0.2 s, and the pool has few connections.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,15 +15,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
-from .passwords import (
-    MIN_PASSWORD_LENGTH,
-    hash_secret,
-    hash_secret_async,
-    needs_rehash,
-    verify_secret_async,
-)
+from .limits import Argon2Gate, TooManyRequests
+from .passwords import MIN_PASSWORD_LENGTH, hash_secret, hash_secret_async, needs_rehash
 from .roles import Role
+
+log = logging.getLogger(__name__)
 
 USER_COLUMNS = sql.SQL("u.id, u.username, u.role, u.active, u.created_at, u.password_hash")
 
@@ -82,24 +85,37 @@ async def get_user(conn: psycopg.AsyncConnection, *, user_id: int) -> User | Non
 
 
 async def authenticate(
-    conn: psycopg.AsyncConnection, *, username: str, password: str
+    pool: AsyncConnectionPool, *, username: str, password: str, gate: Argon2Gate
 ) -> User | None:
-    """The user whose name and password these are (active or not), else None."""
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(
-        sql.SQL("SELECT {} FROM users u WHERE u.username = %s").format(USER_COLUMNS), (username,)
-    )
-    row = await cur.fetchone()
+    """The user whose name and password these are (active or not), else None.
+
+    Raises TooManyRequests when the gate has no argon2 slot free.
+    """
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            sql.SQL("SELECT {} FROM users u WHERE u.username = %s").format(USER_COLUMNS),
+            (username,),
+        )
+        row = await cur.fetchone()
     stored = row["password_hash"] if row else None
     # Verify even when the user is unknown, so timing does not reveal which names exist.
-    if not await verify_secret_async(stored, password) or row is None:
+    if not await gate.verify(stored, password) or row is None:
         return None
     if needs_rehash(stored):
-        new_hash = await hash_secret_async(password)
-        await conn.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s", (new_hash, row["id"])
-        )
-        row = {**row, "password_hash": new_hash}
+        try:
+            new_hash = await gate.hash(password)
+        except TooManyRequests:
+            return User.from_row(row)  # the login stands; the rehash waits for a quieter one
+        async with pool.connection() as conn:
+            # Only if the password is still the one just checked: an admin may have reset it.
+            cur = await conn.execute(
+                "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s",
+                (new_hash, row["id"], stored),
+            )
+        if cur.rowcount == 1:
+            log.info("rehashed the password of user %r with the current parameters", username)
+            row = {**row, "password_hash": new_hash}
     return User.from_row(row)
 
 
@@ -109,11 +125,16 @@ async def list_users(conn: psycopg.AsyncConnection) -> list[User]:
     return [User.from_row(r) for r in await cur.fetchall()]
 
 
-async def create_user(
-    conn: psycopg.AsyncConnection, *, username: str, password: str, role: Role
-) -> User:
+async def hash_new_password(password: str, *, gate: Argon2Gate) -> str:
+    """Check a new password's length and hash it; call before taking a connection."""
     check_password(password)
-    password_hash = await hash_secret_async(password)
+    return await gate.hash(password)
+
+
+async def insert_user(
+    conn: psycopg.AsyncConnection, *, username: str, password_hash: str, role: Role
+) -> User:
+    """Add a user whose password was hashed already (see `hash_new_password`)."""
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         sql.SQL(
@@ -128,18 +149,28 @@ async def create_user(
     return User.from_row(row)
 
 
+async def create_user(
+    conn: psycopg.AsyncConnection, *, username: str, password: str, role: Role
+) -> User:
+    """Check, hash and add in one go, for tools with a connection of their own (the CLI)."""
+    check_password(password)
+    password_hash = await hash_secret_async(password)
+    return await insert_user(conn, username=username, password_hash=password_hash, role=role)
+
+
 async def update_user(
     conn: psycopg.AsyncConnection,
     *,
     user_id: int,
     role: Role | None = None,
     active: bool | None = None,
-    password: str | None = None,
+    password_hash: str | None = None,
 ) -> User:
-    """Change role, active flag and/or password; refuses to leave no active admin."""
-    if password is not None:
-        check_password(password)
-    password_hash = await hash_secret_async(password) if password is not None else None
+    """Change role, active flag and/or password; refuses to leave no active admin.
+
+    A new password comes hashed already (see `hash_new_password`), so the transaction and
+    its locks are not held while argon2 runs.
+    """
     async with conn.transaction():
         cur = conn.cursor(row_factory=dict_row)
         # Lock the admins first so two admins demoting each other cannot both succeed.

@@ -6,6 +6,10 @@ acknowledgements are manual: a QoS 1 message is PUBACKed only after the transact
 stored it has committed. If this process dies first, the broker redelivers the message to
 the session when it comes back, and the event_id key turns the repeat into a no-op.
 
+Mosquitto keeps routing a share of the traffic to a member whose session is offline, and
+holds it for that session. So each worker needs a stable client id (it comes back as
+itself), and a worker retired for good is drained first (`drain`), which ends its session.
+
 Threads: paho's network thread only queues what arrives; one writer thread decodes, writes
 and acks, in arrival order (MQTT wants PUBACKs in the order the PUBLISHes came).
 """
@@ -16,31 +20,22 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
-import psycopg
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from event_contract import decode, subscription
+from event_contract import subscription
 from mqtt_client import BrokerAddress, make_client
 
-from ..storage.writer import BatchWriter, Quarantined, WriteResult
+from .processor import DatabaseNotReady, Inbound, Processor
 from .stats import IngestStats
 
+__all__ = ["ConsumerConfig", "DatabaseNotReady", "Inbound", "IngestConsumer"]
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int  # which broker connection delivered it; acks go only to that one
+STALLED_AFTER_S = 60.0  # a batch in hand this long makes health "degraded"
 
 
 @dataclass(frozen=True)
@@ -55,18 +50,6 @@ class ConsumerConfig:
     ca_file: str | None = None
 
 
-class DatabaseNotReady(psycopg.OperationalError):
-    """Reachable, but not usable for writing yet (no schema, no privilege): wait, retry."""
-
-
-class _Stopping(Exception):
-    pass
-
-
-def _raise_stopping(_state: RetryCallState) -> None:
-    raise _Stopping
-
-
 class IngestConsumer:
     def __init__(
         self,
@@ -77,15 +60,20 @@ class IngestConsumer:
         stats: IngestStats,
     ):
         self.broker = broker
-        self.database_url = database_url
         self.config = config
         self.stats = stats
         self._inbox: queue.Queue[Inbound] = queue.Queue()
-        self._generation = 0
         self._stopping = threading.Event()
-        self._write_failing = False  # set while a batch is being retried against the database
+        # Acks must not cross a reconnect: generation and acks change under one lock.
+        self._ack_lock = threading.Lock()
+        self._generation = 0
+        self._subscribed = False
+        self._busy_since: float | None = None
+        self._last_message = time.monotonic()
         self._writer_thread: threading.Thread | None = None
-        self._writer: BatchWriter | None = None
+        self.processor = Processor(
+            database_url, max_future_s=config.max_future_s, stats=stats, stopping=self._stopping
+        )
         self.client, self._connect_props = make_client(
             broker,
             config.client_id,
@@ -96,6 +84,7 @@ class IngestConsumer:
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # -- paho's thread -------------------------------------------------------------------
@@ -108,13 +97,15 @@ class IngestConsumer:
                 reason,
             )
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         self.stats.connected = True
-        topics = [
-            (f"$share/{self.config.share_group}/{subscription(kind)}", 1)  # type: ignore[arg-type]
-            for kind in ("scans", "positions", "status")
-        ]
-        client.subscribe(topics)
+        client.subscribe(
+            [
+                (f"$share/{self.config.share_group}/{subscription(kind)}", 1)  # type: ignore[arg-type]
+                for kind in ("scans", "positions", "status")
+            ]
+        )
         log.info(
             "ingest %s connected to %s (session present: %s)",
             self.config.client_id,
@@ -122,23 +113,37 @@ class IngestConsumer:
             flags.session_present,
         )
 
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: list, _p: Any) -> None:
+        refused = [str(c) for c in codes if c.is_failure]
+        self._subscribed = not refused
+        if refused:
+            log.error(
+                "ingest %s: the broker refused the subscription (%s); check the broker's "
+                "ACL for this client and the share group name %r",
+                self.config.client_id,
+                ", ".join(refused),
+                self.config.share_group,
+            )
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.stats.connected = False
         if not self._stopping.is_set():
             log.warning(
-                "ingest %s lost the broker (%s); paho reconnects, unacked messages "
-                "will be redelivered",
+                "ingest %s lost the broker (%s); paho reconnects and the broker "
+                "redelivers what was not acked",
                 self.config.client_id,
                 reason,
             )
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self.stats.add(pending=1)
+        if self._stopping.is_set():
+            return  # left unacked: the broker keeps it for this session
+        self._last_message = time.monotonic()
         self._inbox.put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> IngestConsumer:
-        self._writer = self._connect_db()  # fail fast at start; later outages are retried
+        self.processor.connect()  # fail fast at start; later outages are retried
         self.client.connect_async(
             self.broker.host,
             self.broker.port,
@@ -153,61 +158,73 @@ class IngestConsumer:
         self._writer_thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write and ack what has arrived, then leave; the session keeps anything newer."""
-        # No unsubscribe: the persistent session keeps the subscription, and the broker
-        # queues for it while this process is away.
+    def stop(self, timeout: float = 10.0, *, end_session: bool = False) -> None:
+        """Finish what has arrived (new arrivals wait at the broker), then disconnect.
+
+        No unsubscribe: the persistent session keeps the subscription and the broker queues
+        for it while this process is away, unless `end_session` ends the session for good.
+        """
         self._stopping.set()
         if self._writer_thread:
             self._writer_thread.join(timeout)
-        self.client.disconnect()
+        props = None
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
-        if self._writer:
-            self._writer.conn.close()
+        if not (self._writer_thread and self._writer_thread.is_alive()):
+            self.processor.close()  # never under a writer that is still using it
+
+    def drain(self, *, idle_s: float = 5.0, timeout_s: float = 3600.0) -> bool:
+        """Take over a retired worker's session, store its backlog, and end the session.
+
+        Returns True when the backlog was idle for `idle_s` before `timeout_s` ran out.
+        """
+        self.start()
+        deadline = time.monotonic() + timeout_s
+        drained = False
+        while time.monotonic() < deadline:
+            quiet = time.monotonic() - self._last_message
+            if self.stats.connected and quiet > idle_s and self._idle():
+                drained = True
+                break
+            time.sleep(0.2)
+        self.stop(end_session=drained)
+        return drained
+
+    def _idle(self) -> bool:
+        return self._inbox.empty() and self._busy_since is None
 
     def health(self) -> dict[str, object]:
-        """`status` is "degraded" while the broker is away or writes are failing."""
-        snap = self.stats.snapshot()
-        writing = not self._write_failing
-        ok = self.stats.connected and writing
+        """`status` is "degraded" while the broker is away, the subscription was refused,
+        or writes are failing or stalled."""
+        busy = self._busy_since
+        stalled = busy is not None and time.monotonic() - busy > STALLED_AFTER_S
+        writes = "failing" if self.processor.write_failing else "stalled" if stalled else "ok"
+        ok = self.stats.connected and self._subscribed and writes == "ok"
         return {
             "status": "ok" if ok else "degraded",
             "broker": "connected" if self.stats.connected else "disconnected",
-            "database_writes": "ok" if writing else "failing",
-            **snap,
+            "subscription": "ok" if self._subscribed else "not subscribed",
+            "database_writes": writes,
+            **self.stats.snapshot(),
         }
 
     # -- writer thread --------------------------------------------------------------------
-    def _connect_db(self) -> BatchWriter:
-        conn = psycopg.connect(self.database_url, autocommit=False, connect_timeout=10)
-        try:
-            return BatchWriter(conn)
-        except psycopg.OperationalError:
-            conn.close()
-            raise
-        except psycopg.Error as err:
-            conn.close()
-            raise DatabaseNotReady(
-                f"database reachable but not ready for ingest ({err}); "
-                "has `tracklane db migrate` run against it?"
-            ) from err
-
     def _run(self) -> None:
-        while True:
-            batch = self._collect()
-            if batch is None:
-                return
-            if batch:
-                try:
-                    self._process(batch)
-                except Exception:
-                    # Last resort: this thread must not die. The batch stays unacknowledged
-                    # and the broker redelivers it when the session reconnects.
-                    log.exception("ingest: unexpected error on a batch of %d messages", len(batch))
-                    self.stats.add(db_errors=1)
+        while (batch := self._collect()) is not None:
+            if not batch:
+                continue
+            self._busy_since = time.monotonic()
+            self.stats.pending = self._inbox.qsize() + len(batch)
+            if self.processor.process(batch):
+                self._ack(batch)
+            self._busy_since = None
+            self.stats.pending = self._inbox.qsize()
 
     def _collect(self) -> list[Inbound] | None:
-        """Up to batch_events events, waiting at most linger_ms after the first message."""
+        """Up to about batch_events events, waiting at most linger_ms after the first."""
         try:
             first = self._inbox.get(timeout=0.2)
         except queue.Empty:
@@ -215,7 +232,8 @@ class IngestConsumer:
         batch = [first]
         deadline = time.monotonic() + self.config.linger_ms / 1000
         size = len(first.payload)
-        # Payload bytes stand in for event counts here: ~300 bytes an event.
+        # Payload bytes stand in for the event count (about 300 bytes an event), so that
+        # batching needs no second parse.
         while size < self.config.batch_events * 300:
             remaining = deadline - time.monotonic()
             try:
@@ -230,107 +248,12 @@ class IngestConsumer:
             size += len(msg.payload)
         return batch
 
-    def _process(self, batch: list[Inbound]) -> None:
-        now = datetime.now(UTC)
-        max_future = timedelta(seconds=self.config.max_future_s)
-        events: list[tuple[str, str, Any]] = []
-        rejects: list[Quarantined] = []
-        received: Counter[str] = Counter()
+    def _ack(self, batch: list[Inbound]) -> None:
         for msg in batch:
-            decoded = decode(msg.topic, msg.payload, now=now, max_future=max_future)
-            topic = decoded.topic
-            for event in decoded.events:
-                received[event.type] += 1
-                events.append((topic.site, topic.gateway, event))  # type: ignore[union-attr]
-            for reject in decoded.rejects:
-                rejects.append(
-                    Quarantined(msg.topic, reject.reason, reject.raw, reject.event_index)
-                )
-                log.warning("quarantined from %s: %s", msg.topic, reject.reason)
-        started = time.perf_counter()
-        try:
-            try:
-                result = self._write_with_retry(events, rejects)
-            except (psycopg.OperationalError, _Stopping):
-                raise
-            except Exception as err:
-                # The database (or the driver) refused the data itself, not the connection:
-                # find the message that carries it and quarantine that one alone.
-                log.error("ingest: database refused a batch (%s); writing message by message", err)
-                result = self._write_each(batch, now, max_future)
-        except _Stopping:
-            log.warning(
-                "ingest stopping with the database unavailable: %d messages left "
-                "unacknowledged for the broker to redeliver",
-                len(batch),
-            )
-            return
-        self.stats.commit_seconds.observe(time.perf_counter() - started)
-        self.stats.batch_events.observe(len(events))
-        self.stats.add_counts(received=received, stored=result.stored, duplicates=result.duplicates)
-        self.stats.add(quarantined=result.quarantined, messages=len(batch), pending=-len(batch))
-        generation = self._generation
-        for msg in batch:
-            # A message from an earlier connection has been redelivered on this one (same
-            # session); acking its old id here could ack a different message.
-            if msg.generation == generation and msg.qos > 0:
-                self.client.ack(msg.mid, msg.qos)
-
-    def _write_with_retry(
-        self, events: list[tuple[str, str, Any]], rejects: list[Quarantined]
-    ) -> WriteResult:
-        def before_sleep(state: RetryCallState) -> None:
-            self._write_failing = True
-            self.stats.add(db_errors=1)
-            log.error(
-                "ingest: database write failed (%s); holding %d events, retrying in %.1fs",
-                state.outcome.exception() if state.outcome else "?",
-                len(events),
-                state.next_action.sleep if state.next_action else 0,
-            )
-
-        def stop_when_stopping(state: RetryCallState) -> bool:
-            return self._stopping.is_set() and state.attempt_number > 3
-
-        for attempt in Retrying(
-            retry=retry_if_exception_type(psycopg.OperationalError),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            stop=stop_when_stopping,
-            before_sleep=before_sleep,
-            retry_error_callback=_raise_stopping,
-        ):
-            with attempt:
-                if self._writer is None or self._writer.conn.closed:
-                    self._writer = self._connect_db()
-                try:
-                    result = self._writer.write(events, rejects)
-                    self._write_failing = False
-                    return result
-                except psycopg.OperationalError:
-                    self._writer.conn.close()
-                    raise
-        raise AssertionError("unreachable")
-
-    def _write_each(
-        self, batch: list[Inbound], now: datetime, max_future: timedelta
-    ) -> WriteResult:
-        """Write message by message; quarantine, whole, each one the database refuses."""
-        total = WriteResult()
-        for msg in batch:
-            decoded = decode(msg.topic, msg.payload, now=now, max_future=max_future)
-            topic = decoded.topic
-            events = [(topic.site, topic.gateway, e) for e in decoded.events]  # type: ignore[union-attr]
-            rejects = [
-                Quarantined(msg.topic, r.reason, r.raw, r.event_index) for r in decoded.rejects
-            ]
-            try:
-                result = self._write_with_retry(events, rejects)
-            except (psycopg.OperationalError, _Stopping):
-                raise
-            except Exception as err:
-                detail = getattr(getattr(err, "diag", None), "message_primary", None) or err
-                reason = f"database refused the message: {detail}"
-                log.warning("quarantined from %s: %s", msg.topic, reason)
-                result = self._write_with_retry([], [Quarantined(msg.topic, reason, msg.payload)])
-            total.merge(result)
-        return total
+            if msg.qos == 0:
+                continue
+            with self._ack_lock:
+                # A message from an earlier connection is redelivered on this one; acking
+                # its old id here could ack a different, unstored message.
+                if msg.generation == self._generation:
+                    self.client.ack(msg.mid, msg.qos)

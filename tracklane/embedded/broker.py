@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -71,7 +73,10 @@ class EmbeddedBroker:
                     f"user {getpass.getuser()}",
                     "persistence true",
                     f"persistence_location {self.data_dir.resolve()}/",
-                    "autosave_interval 5",
+                    # Mosquitto PUBACKs before it saves: a crash (not a clean stop, which
+                    # saves everything) loses what arrived since the last save, so save
+                    # every second.
+                    "autosave_interval 1",
                     # QoS 1 messages for an offline persistent session (an ingest worker
                     # restarting) must wait for it, not be dropped at the default 1000.
                     "max_queued_messages 1000000",
@@ -91,14 +96,34 @@ class EmbeddedBroker:
             )
         )
 
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "mosquitto.pid"
+
+    def _stop_stale(self) -> None:
+        """A broker left behind by a killed owner would share our persistence file."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return
+        if str(self.config_path).encode() in cmdline:
+            log.warning("stopping a Mosquitto (pid %d) left running on %s", pid, self.data_dir)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         binary = find_mosquitto()
+        self._stop_stale()
         self.write_config()
         self.process = subprocess.Popen(
             [binary, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        self.pid_path.write_text(str(self.process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -124,6 +149,14 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            self.pid_path.unlink(missing_ok=True)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no final save (for fault tests)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
     def __enter__(self) -> EmbeddedBroker:

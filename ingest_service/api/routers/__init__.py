@@ -9,17 +9,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
 
+from fastapi.exceptions import RequestValidationError
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 M = TypeVar("M", bound=BaseModel)
+KeyType = Literal["uuid", "bigint"]
 MAX_LIMIT = 10_000
+# Issued cursors are under 100 characters; anything much longer was not made here.
+_MAX_CURSOR_CHARS = 256
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_INT_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 class Window(BaseModel):
@@ -53,12 +61,32 @@ def encode_cursor(time: datetime, key: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _key(text: str, key_type: KeyType | None) -> UUID | int:
+    if key_type != "bigint" and _UUID_TEXT.fullmatch(text):
+        return UUID(text)
+    if key_type != "uuid" and _INT_TEXT.fullmatch(text):
+        number = int(text)
+        if -(2**63) <= number < 2**63:
+            return number
+    raise ValueError(f"not a {key_type or 'uuid or bigint'} key")
+
+
+def decode_cursor(cursor: str, key_type: KeyType | None = None) -> tuple[datetime, UUID | int]:
+    """The (time, key) a cursor points after; ValueError with a fix if we did not issue it.
+
+    Everything is checked here, before it reaches SQL: a forged cursor must be a 422, not a
+    database error. With `key_type` None the key may be either kind.
+    """
     try:
+        if len(cursor) > _MAX_CURSOR_CHARS:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        time_text, key = json.loads(raw)
-        return datetime.fromisoformat(time_text), str(key)
-    except (binascii.Error, ValueError, TypeError):
+        time_text, key_text = json.loads(raw)
+        time = datetime.fromisoformat(time_text)
+        if time.tzinfo is None:
+            raise ValueError("no timezone")
+        return time, _key(key_text, key_type)
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise ValueError(
             "cursor is not one this API issued; copy next_cursor exactly, or start without it"
         ) from None
@@ -78,7 +106,7 @@ async def fetch_page(
     equals: dict[str, object],
     time_column: str = "time",
     key_column: str = "event_id",
-    key_type: Literal["uuid", "bigint"] = "uuid",
+    key_type: KeyType = "uuid",
     columns: sql.Composable | None = None,
     conditions: Sequence[sql.Composable] = (),
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -96,9 +124,14 @@ async def fetch_page(
             where.append(sql.SQL("{} {} %s").format(t, sql.SQL(op)))
             params.append(value)
     if window.cursor is not None:
-        after_time, after_key = decode_cursor(window.cursor)
-        # The cursor carries the key as text; compare it as the column's own type.
-        where.append(sql.SQL("({t}, {k}) < (%s, %s::{kt})").format(t=t, k=k, kt=sql.SQL(key_type)))
+        try:
+            after_time, after_key = decode_cursor(window.cursor, key_type)
+        except ValueError as err:
+            # Well formed, but a key of the other kind (a cursor from another list, say).
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("query", "cursor"), "msg": str(err)}]
+            ) from None
+        where.append(sql.SQL("({t}, {k}) < (%s, %s)").format(t=t, k=k))
         params.extend([after_time, after_key])
     query = sql.SQL(
         "SELECT {cols} FROM {table} {where} ORDER BY {t} DESC, {k} DESC LIMIT %s"

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from ingest_service.auth import ANY_ROLE, CurrentUser, PoolDep, Role, SettingsDep, requires
+from ingest_service.auth import (
+    ANY_ROLE,
+    Argon2Dep,
+    CurrentUser,
+    PoolDep,
+    Role,
+    SettingsDep,
+    ThrottleDep,
+    client_address,
+    requires,
+)
 from ingest_service.auth import tokens as token_store
 from ingest_service.auth import users as user_store
 
@@ -52,15 +62,37 @@ class TokenCreated(TokenOut):
     token: str = Field(description="shown once; store it now, it cannot be read again")
 
 
-@router.post("/auth/login")
-async def login(body: LoginRequest, pool: PoolDep, settings: SettingsDep) -> LoginResponse:
+_TOO_MANY = {
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "description": "too many failed attempts, or the server is busy checking credentials;"
+        " retry after the Retry-After header's seconds",
+    }
+}
+
+
+@router.post("/auth/login", responses=_TOO_MANY)
+async def login(
+    body: LoginRequest,
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    gate: Argon2Dep,
+    throttle: ThrottleDep,
+) -> LoginResponse:
     """Exchange a username and password for a session token."""
-    async with pool.connection() as conn:
-        user = await user_store.authenticate(conn, username=body.username, password=body.password)
+    client = client_address(request)
+    # Checked before any work, and even for the right password: a guesser must not be able
+    # to tell a hit from a throttled miss.
+    throttle.check(client=client, username=body.username)
+    user = await user_store.authenticate(
+        pool, username=body.username, password=body.password, gate=gate
+    )
     if user is None:
+        throttle.failed(client=client, username=body.username)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, _BAD_LOGIN, headers={"WWW-Authenticate": "Bearer"}
         )
+    throttle.succeeded(username=body.username)
     if not user.active:
         # Only someone who knows the password learns this, and it tells them whom to ask.
         raise HTTPException(
@@ -82,12 +114,13 @@ async def me(user: CurrentUser) -> UserOut:
 @router.post(
     "/tokens", status_code=status.HTTP_201_CREATED, dependencies=[Depends(requires(Role.ADMIN))]
 )
-async def create_token(body: TokenCreate, pool: PoolDep) -> TokenCreated:
+async def create_token(body: TokenCreate, pool: PoolDep, gate: Argon2Dep) -> TokenCreated:
     """Create an API token for a user; the response is the only time the secret is shown."""
     if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "expires_at is in the past; pick a later time"
         )
+    secret = await token_store.new_token_secret(gate=gate)  # before taking a connection
     async with pool.connection() as conn:
         target = await user_store.get_user(conn, user_id=body.user_id)
         if target is None:
@@ -98,7 +131,7 @@ async def create_token(body: TokenCreate, pool: PoolDep) -> TokenCreated:
                 f"user {target.username!r} is disabled; enable it before giving it a token",
             )
         info, token = await token_store.create_api_token(
-            conn, user_id=body.user_id, name=body.name, expires_at=body.expires_at
+            conn, user_id=body.user_id, name=body.name, expires_at=body.expires_at, secret=secret
         )
     out = TokenOut.model_validate(info, from_attributes=True)
     return TokenCreated(**out.model_dump(), token=token)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from ingest_service.auth import PoolDep, Role, User, requires
+from ingest_service.auth import Argon2Dep, PoolDep, Role, User, requires
 from ingest_service.auth import users as user_store
 from ingest_service.auth.passwords import MIN_PASSWORD_LENGTH
 
@@ -57,11 +57,12 @@ async def list_users(pool: PoolDep) -> list[UserOut]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_user(body: UserCreate, pool: PoolDep) -> UserOut:
+async def create_user(body: UserCreate, pool: PoolDep, gate: Argon2Dep) -> UserOut:
+    password_hash = await user_store.hash_new_password(body.password, gate=gate)
     try:
         async with pool.connection() as conn:
-            user = await user_store.create_user(
-                conn, username=body.username, password=body.password, role=body.role
+            user = await user_store.insert_user(
+                conn, username=body.username, password_hash=password_hash, role=body.role
             )
     except user_store.UsernameTaken as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
@@ -69,12 +70,19 @@ async def create_user(body: UserCreate, pool: PoolDep) -> UserOut:
 
 
 @router.patch("/{user_id}")
-async def update_user(user_id: int, body: UserPatch, pool: PoolDep) -> UserOut:
+async def update_user(user_id: int, body: UserPatch, pool: PoolDep, gate: Argon2Dep) -> UserOut:
     """Change a user's role, active flag or password; takes effect on their next request."""
+    password_hash = None
+    if body.password is not None:
+        password_hash = await user_store.hash_new_password(body.password, gate=gate)
     try:
         async with pool.connection() as conn:
             user = await user_store.update_user(
-                conn, user_id=user_id, role=body.role, active=body.active, password=body.password
+                conn,
+                user_id=user_id,
+                role=body.role,
+                active=body.active,
+                password_hash=password_hash,
             )
     except user_store.UserNotFound as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
