@@ -1,11 +1,11 @@
 """`tracklane bench ingest`: events/s from broker to committed rows, beside the raw limits.
 
 Everything runs on this machine, as in a one-box install: a private Mosquitto, an embedded
-PostgreSQL (or TRACKLANE_BENCH_DATABASE_URL), and `tracklane serve --no-api` processes
-(`--workers`, default 2, one per core) sharing the subscription as production would. The
-same pre-encoded batches are then pushed through Mosquitto's own C clients
-(`mosquitto_pub`/`mosquitto_sub`) and the same rows through a bare COPY, so the figures say
-how close ingest comes to what the parts underneath can do.
+PostgreSQL (or a scratch database on the server that TRACKLANE_BENCH_DATABASE_URL names),
+and `tracklane serve --no-api` processes (`--workers`, default 2, one per core) sharing the
+subscription as production would. The same pre-encoded batches are then pushed through
+Mosquitto's own C clients (`mosquitto_pub`/`mosquitto_sub`) and the same rows through a bare
+COPY, so the figures say how close ingest comes to what the parts underneath can do.
 """
 
 from __future__ import annotations
@@ -19,9 +19,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 from event_contract import encode, event_topic
 from ingest_service.storage.migrate import migrate
@@ -39,14 +43,15 @@ def run_ingest_bench(
     workdir = Path(tempfile.mkdtemp(prefix="tracklane-bench-"))
     pg = None
     try:
-        database_url = os.environ.get("TRACKLANE_BENCH_DATABASE_URL")
-        if not database_url:
+        server_url = os.environ.get("TRACKLANE_BENCH_DATABASE_URL")
+        if not server_url:
             pg = EmbeddedPostgres(workdir / "pg", delete_on_stop=True).start()
-            database_url = pg.url()
-        migrate(database_url)
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("TRUNCATE positions")
-        with EmbeddedBroker(workdir / "mosquitto") as broker:
+            server_url = pg.url()
+        with (
+            _scratch_database(server_url) as database_url,
+            EmbeddedBroker(workdir / "mosquitto") as broker,
+        ):
+            migrate(database_url)
             payloads = _payloads(events, batch, "burst-")
             paced = _payloads(min(events, rate * 10), batch, "paced-")
             print(f"bench: {events} events in {len(payloads)} messages of {batch}", file=sys.stderr)
@@ -112,13 +117,30 @@ def _copy_limit(database_url: str, rows: int) -> float:
     data = buf.getvalue().encode()
     cols = ", ".join(table.column_names)
     with psycopg.connect(database_url) as conn:
-        conn.execute("CREATE TEMP TABLE copy_limit (LIKE positions INCLUDING ALL)")
+        # A real (logged) table with the same indexes, as ingest writes to; not a TEMP one,
+        # which skips the WAL and would flatter the limit.
+        conn.execute("CREATE TABLE copy_limit (LIKE positions INCLUDING ALL)")
+        conn.commit()
         started = time.perf_counter()
         with conn.cursor().copy(f"COPY copy_limit ({cols}) FROM STDIN") as copy:
             for i in range(0, len(data), 1 << 20):
                 copy.write(data[i : i + (1 << 20)])
         conn.commit()
         return rows / (time.perf_counter() - started)
+
+
+@contextmanager
+def _scratch_database(server_url: str) -> Iterator[str]:
+    """A database of the bench's own on the server, dropped afterwards: never touch data."""
+    name = f"tracklane_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(server_url)
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _through_ingest(
