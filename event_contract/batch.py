@@ -50,7 +50,8 @@ def encode(batch: Batch) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """Something that could not be accepted: why, and the raw bytes to keep."""
+    """Something that could not be accepted: why, and what to keep (the message's bytes, or
+    the one bad event as JSON)."""
 
     reason: str
     raw: bytes

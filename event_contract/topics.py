@@ -1,7 +1,8 @@
 """MQTT topic layout, version 1: `tracklane/v1/{site}/{gateway}/{kind}`.
 
-A gateway publishes only under its own `{site}/{gateway}` prefix; the broker's ACL enforces
-that and ingest checks it again against the payload.
+A gateway publishes only under its own `{site}/{gateway}` prefix. Ingest checks the payload
+against the topic; per-gateway broker credentials and ACLs (the edge-agent issue) will
+enforce the prefix at the broker too.
 """
 
 from __future__ import annotations
