@@ -16,6 +16,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -68,8 +69,6 @@ def demo_admin(settings: Settings, database_url: str, *, may_reset: bool) -> str
 def _pick_port(wanted: int | None, default: int) -> int:
     port = wanted or default
     try:
-        import socket
-
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
         return port
