@@ -1,27 +1,25 @@
-# The two commands: `make demo` runs the system with simulated devices; `make test` tests it.
-# Each installs what it needs first (scripts/setup.sh).
-BIN := .venv/bin
-
+# Shorthands for the scripts the README names (scripts/demo.sh and scripts/test.sh need no
+# make; these are for those who have it).
 .PHONY: setup demo test test-fast lint bench clean
 
 setup:
 	@scripts/setup.sh
 
-demo: setup
-	$(BIN)/tracklane demo
+demo:
+	scripts/demo.sh
 
-test: setup lint
-	$(BIN)/python -m pytest
+test:
+	scripts/test.sh
 
-test-fast: setup lint
-	$(BIN)/python -m pytest -m "not slow"
+test-fast:
+	scripts/test.sh -m "not slow"
 
-lint:
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 
 bench: setup
-	$(BIN)/tracklane bench ingest
+	.venv/bin/tracklane bench ingest
 
 clean:
 	rm -rf .tracklane .pytest_cache .ruff_cache

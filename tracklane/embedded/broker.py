@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     "Mosquitto is not installed. On Debian/Ubuntu: `sudo apt-get install mosquitto "
-    "mosquitto-clients` (or run `make setup`); on macOS: `brew install mosquitto`; "
+    "mosquitto-clients` (or run `scripts/setup.sh`); on macOS: `brew install mosquitto`; "
     "or set TRACKLANE_MQTT_URL to an existing MQTT 5 broker."
 )
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: install what is needed, then lint and run the whole suite (slow fault
+# tests included). Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
