@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ingest_service.auth.roles import Role
 from ingest_service.settings import ConfigError, Settings, unknown_variables
+from tracklane.nmea_cli import app as nmea_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -27,6 +28,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(bench_app, name="bench")
 app.add_typer(user_app, name="user")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(nmea_app, name="nmea")
 
 
 def load_settings(**overrides: object) -> Settings:
