@@ -5,25 +5,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from event_contract import DeviceState, DeviceStatus, Event, new_event_id
 from mqtt_client import BrokerAddress
 
-from .config import GatewayConfig, NmeaTcpSourceConfig, ScannerTcpSourceConfig, SourceConfig
+from .config import (
+    GatewayConfig,
+    NmeaTcpSourceConfig,
+    OutboxConfig,
+    ScannerSerialSourceConfig,
+    ScannerTcpSourceConfig,
+    SourceConfig,
+)
+from .outbox import Outbox
 from .publisher import OnPublished, Publisher
 from .sources import Source, SourceContext, utc_now
 from .sources.nmea import NmeaTcpSource
 from .sources.scanner import ScannerTcpSource
+from .sources.scanner_serial import ScannerSerialSource
 
 log = logging.getLogger(__name__)
+
+OVERFLOW_REPORT_S = 60.0
 
 # A new kind of device: a config model in config.py, a module in sources/, a line here.
 SOURCE_TYPES: dict[type[Any], Callable[[Any, SourceContext], Source]] = {
     NmeaTcpSourceConfig: NmeaTcpSource,
     ScannerTcpSourceConfig: ScannerTcpSource,
+    ScannerSerialSourceConfig: ScannerSerialSource.from_config,
 }
+
+
+def open_outbox(config: OutboxConfig) -> Outbox:
+    return Outbox(
+        config.path or ":memory:",
+        max_events=config.max_events,
+        max_bytes=config.max_bytes,
+        overflow=config.overflow,
+        sync=config.sync,
+        fsync_window_ms=config.fsync_window_ms,
+    )
 
 
 def build_source(config: SourceConfig, ctx: SourceContext) -> Source:
@@ -43,24 +67,20 @@ class EdgeAgent:
         broker: BrokerAddress,
         *,
         on_published: OnPublished | None = None,
-        queue_size: int = 10_000,
     ) -> None:
         self.config = config
         self.broker = broker
-        # Bounded, so a publisher that cannot keep up slows the sources down instead of
-        # growing memory; the TCP devices then buffer on their side.
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=queue_size)
+        self.outbox = open_outbox(config.outbox)
         self.publisher = Publisher(
             site=config.site,
             gateway=config.gateway,
             broker=broker,
             publish=config.publish,
-            queue=self.queue,
+            outbox=self.outbox,
             on_published=on_published,
         )
-        # Per-device seq counters, in memory: they restart at 0 with the process. The durable
-        # outbox issue will persist them so seq keeps going up across restarts.
-        self._seq: dict[str, int] = {}
+        self._overflow_reported = 0
+        self._overflow_quiet_until = 0.0
         self.events_read: dict[str, int] = {s.device: 0 for s in config.sources}
         self.device_states: dict[str, tuple[DeviceState, str]] = {}
         self.sources: dict[str, Source] = {}
@@ -76,13 +96,51 @@ class EdgeAgent:
             "published": self.publisher.published,
             "publish_failed": self.publisher.failed,
             "in_flight": self.publisher.in_flight,
-            "queued": self.queue.qsize(),
+            "queued": self.outbox.depth(),
+            **self.outbox.counters(),
         }
 
     def next_seq(self, device: str) -> int:
-        seq = self._seq.get(device, 0)
-        self._seq[device] = seq + 1
-        return seq
+        """Per-device seq, kept in the outbox so it keeps rising across restarts."""
+        return self.outbox.next_seq(device)
+
+    def _submit(self, events: list[Event]) -> None:
+        self.publisher.submit(events)
+        if self.outbox.overflowed:
+            self._report_overflow()
+
+    def _report_overflow(self) -> None:
+        """The outbox overflowed: log it and publish it as the gateway's own status.
+
+        Once when it starts, then at most every OVERFLOW_REPORT_S while it goes on: each
+        report takes a place in the full outbox too.
+        """
+        box = self.outbox
+        box.overflowed = False
+        lost = box.dropped + box.refused
+        now_s = time.monotonic()
+        if lost == self._overflow_reported or now_s < self._overflow_quiet_until:
+            return
+        self._overflow_reported = lost
+        self._overflow_quiet_until = now_s + OVERFLOW_REPORT_S
+        what = "dropped the oldest" if box.overflow == "drop_oldest" else "refused new"
+        detail = (
+            f"gateway {self.config.gateway}: outbox full (max_events={box.max_events}, "
+            f"max_bytes={box.max_bytes}); {what} events, {lost} so far; is the broker reachable?"
+        )
+        log.error("%s", detail)
+        now = utc_now()
+        status = DeviceStatus(
+            event_id=new_event_id(),
+            device=self.config.gateway,
+            seq=self.next_seq(self.config.gateway),
+            device_time=now,
+            received_at=now,
+            state=DeviceState.DEGRADED,
+            detail=detail[:500],
+            counters={k: float(v) for k, v in box.counters().items()},
+        )
+        self.publisher.submit([status])
 
     async def report_state(self, device: str, state: DeviceState, detail: str) -> None:
         """Queue a DeviceStatus when a device's state changes (not on every failed retry)."""
@@ -90,7 +148,7 @@ class EdgeAgent:
         self.device_states[device] = (state, detail)
         if previous is not None and previous[0] == state:
             return
-        await self.queue.put(self._status(device, state, detail))
+        self._submit([self._status(device, state, detail)])
 
     def _status(self, device: str, state: DeviceState, detail: str) -> DeviceStatus:
         source = self.sources.get(device)
@@ -109,7 +167,11 @@ class EdgeAgent:
 
     async def run(self, stop: asyncio.Event) -> None:
         name = self.config.gateway
-        await self.publisher.start()
+        try:
+            await self.publisher.start()
+        except BaseException:
+            self.outbox.close()
+            raise
         ctx = SourceContext(
             site=self.config.site,
             gateway=name,
@@ -141,9 +203,11 @@ class EdgeAgent:
                 if state == DeviceState.ONLINE:
                     detail = f"gateway {name}: agent stopping"
                     self.device_states[device] = (DeviceState.OFFLINE, detail)
-                    with contextlib.suppress(asyncio.QueueFull):
-                        self.queue.put_nowait(self._status(device, DeviceState.OFFLINE, detail))
-            await self.publisher.close()
+                    self._submit([self._status(device, DeviceState.OFFLINE, detail)])
+            try:
+                await self.publisher.close()
+            finally:
+                self.outbox.close()
 
     async def _pump(self, source: Source) -> None:
         try:
@@ -151,7 +215,8 @@ class EdgeAgent:
             # now, not whenever the garbage collector finds the generator.
             async with contextlib.aclosing(aiter(source)) as events:
                 async for event in events:
-                    await self.queue.put(event)
+                    # Durable before the next read: see edge_agent/outbox.py for what that costs.
+                    self._submit([event])
                     self.events_read[source.device] += 1
         except asyncio.CancelledError:
             raise

@@ -34,6 +34,19 @@ class PublishConfig(_Strict):
     linger_ms: int = Field(default=100, gt=0, le=60_000)
 
 
+class OutboxConfig(_Strict):
+    """The durable queue between the devices and the broker (see edge_agent/outbox.py)."""
+
+    # None keeps the queue in memory: fine for the demo and tests, lost on a crash.
+    path: Path | None = None
+    max_events: int | None = Field(default=1_000_000, gt=0)
+    max_bytes: int | None = Field(default=None, gt=0)
+    overflow: Literal["drop_oldest", "refuse_new"] = "drop_oldest"
+    # "normal": a power loss costs at most fsync_window_ms of events; "full": nothing, slower.
+    sync: Literal["normal", "full"] = "normal"
+    fsync_window_ms: int = Field(default=1000, ge=0, le=600_000)
+
+
 class ReadPointConfig(DoorOrStation):
     """Where a fixed scanner stands; the site comes from the gateway."""
 
@@ -58,7 +71,21 @@ class ScannerTcpSourceConfig(_Strict):
     stage: Stage | None = None
 
 
-SourceConfig = Annotated[NmeaTcpSourceConfig | ScannerTcpSourceConfig, Field(discriminator="type")]
+class ScannerSerialSourceConfig(_Strict):
+    """A barcode scanner on a serial port (USB-serial, RS-232) or a pyserial URL."""
+
+    type: Literal["scanner_serial"]
+    device: Name
+    port_url: str = Field(min_length=1, max_length=500)  # /dev/ttyUSB0, socket://host:port
+    baudrate: int = Field(default=9600, gt=0, le=4_000_000)
+    read_point: ReadPointConfig
+    stage: Stage | None = None
+
+
+SourceConfig = Annotated[
+    NmeaTcpSourceConfig | ScannerTcpSourceConfig | ScannerSerialSourceConfig,
+    Field(discriminator="type"),
+]
 
 
 class GatewayConfig(_Strict):
@@ -66,6 +93,7 @@ class GatewayConfig(_Strict):
     gateway: Name
     mqtt_url: str | None = None
     publish: PublishConfig = PublishConfig()
+    outbox: OutboxConfig = OutboxConfig()
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("mqtt_url")
@@ -116,7 +144,7 @@ class GatewayConfig(_Strict):
         return self.model_copy(update={"sources": sources})
 
 
-_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp"))
+_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp", "scanner_serial"))
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -1,43 +1,51 @@
-"""Events from a queue to MQTT: batched per topic kind, QoS 1, a bounded in-flight window.
+"""Events from the durable outbox to MQTT: batched per topic kind, QoS 1, a bounded window.
 
 paho runs its network loop in its own thread (`loop_start`); its callbacks only hand over
-to the asyncio loop with `call_soon_threadsafe`, so all of this object's state is touched
-from the event loop alone.
+to the asyncio loop with `call_soon_threadsafe`, so all of this object's state (and the
+outbox, which is SQLite on one thread) is touched from the event loop alone.
 
-Delivery is at-least-once while this process lives: paho resends unacknowledged messages
-after a reconnect (the session survives with `clean_start=False`). Events still queued or
-unacknowledged when the process dies are lost until the durable outbox issue lands.
+Delivery is at-least-once across crashes: events are in the outbox before `submit` returns,
+a row is deleted only after the broker's PUBACK for its batch, and on start whatever is still
+in the outbox is sent first, oldest first, so each device's events keep their order. paho
+resends unacknowledged batches after a reconnect (the session survives with
+`clean_start=False`); after a restart the outbox resends them, and ingest drops duplicates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from pydantic import TypeAdapter
 
-from event_contract import (
-    KIND_OF_TYPE,
-    SCHEMA_VERSION,
-    Batch,
-    Event,
-    EventKind,
-    encode,
-    event_topic,
-)
+from event_contract import EVENT_KINDS, SCHEMA_VERSION, Event, EventKind, event_topic
 from mqtt_client import BrokerAddress, make_client
 
 from .config import PublishConfig
+from .outbox import Outbox, Stored
 
 log = logging.getLogger(__name__)
 
 OnPublished = Callable[[list[Event]], None]
-_STOP = object()  # queued by close(): everything queued before it is still published
+_event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch published and not yet acknowledged, under our own id (paho's mids wrap)."""
+
+    kind: EventKind
+    rows: list[Stored]
+    mid: int
 
 
 class PublisherError(RuntimeError):
@@ -45,10 +53,11 @@ class PublisherError(RuntimeError):
 
 
 class Publisher:
-    """`await start()`, put events on `queue`, `await close()`.
+    """`await start()`, `submit(events)`, `await close()`.
 
     `published` counts events the broker acknowledged (PUBACK); `on_published(events)` is
-    called on the event loop after each acknowledged batch.
+    called on the event loop after each acknowledged batch. Without an `outbox` the
+    publisher keeps one in memory, which a crash loses.
     """
 
     def __init__(
@@ -58,7 +67,7 @@ class Publisher:
         gateway: str,
         broker: BrokerAddress,
         publish: PublishConfig | None = None,
-        queue: asyncio.Queue[Any] | None = None,
+        outbox: Outbox | None = None,
         on_published: OnPublished | None = None,
         max_in_flight: int = 100,
         session_expiry_s: int = 3600,
@@ -68,7 +77,7 @@ class Publisher:
         self.gateway = gateway
         self.broker = broker
         self.config = publish or PublishConfig()
-        self.queue: asyncio.Queue[Any] = queue if queue is not None else asyncio.Queue()
+        self.outbox = outbox if outbox is not None else Outbox(":memory:")
         self.on_published = on_published
         self.max_in_flight = max_in_flight
         self.session_expiry_s = session_expiry_s
@@ -82,9 +91,12 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
         self._window: asyncio.Semaphore | None = None
-        self._in_flight: dict[int, list[Event]] = {}
+        self._in_flight: dict[int, _Flight] = {}  # by our id
+        self._by_mid: dict[int, int] = {}  # paho mid -> our id, while in flight
+        self._ids = itertools.count(1)
         self._all_acked = asyncio.Event()
         self._all_acked.set()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -95,6 +107,15 @@ class Publisher:
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def submit(self, events: Iterable[Event]) -> int:
+        """Store events in the outbox (durably, before returning) and wake the batching loop.
+
+        Returns how many were kept: fewer only under the `refuse_new` overflow policy.
+        """
+        kept = self.outbox.append(events)
+        self._wake.set()
+        return kept
 
     def _where(self) -> str:
         return f"gateway {self.gateway}: MQTT broker {self.broker.redacted()}"
@@ -151,19 +172,18 @@ class Publisher:
         self._task = asyncio.create_task(self._run(), name=f"publisher-{self.gateway}")
 
     async def close(self, *, drain_timeout_s: float = 10.0) -> bool:
-        """Publish what is queued, wait for its acks, disconnect. True if nothing was left."""
+        """Publish what is in the outbox, wait for its acks, disconnect. True if all was sent.
+
+        Whatever is left stays in the outbox (it is not closed here) for the next start.
+        """
         self._closing = True
+        self._wake.set()
         deadline = time.monotonic() + drain_timeout_s
         clean = True
         task = self._task
         if task is not None and not task.done():
-
-            async def drain() -> None:
-                await self.queue.put(_STOP)  # may wait: the queue can be full if we are stuck
-                await asyncio.shield(task)
-
             try:
-                await asyncio.wait_for(drain(), drain_timeout_s)
+                await asyncio.wait_for(asyncio.shield(task), drain_timeout_s)
             except TimeoutError:
                 task.cancel()
                 clean = False
@@ -176,11 +196,11 @@ class Publisher:
             clean = False
         if not clean:
             log.error(
-                "%s: closing after %g s with %d events unacknowledged and about %d still queued",
+                "%s: closing after %g s with %d events unacknowledged; %d stay in the outbox",
                 self._where(),
                 drain_timeout_s,
-                sum(len(e) for e in self._in_flight.values()),
-                self.queue.qsize(),
+                sum(len(f.rows) for f in self._in_flight.values()),
+                self.outbox.depth(),
             )
         await self._shutdown_client()
         return clean
@@ -192,74 +212,94 @@ class Publisher:
 
     async def _run(self) -> None:
         linger = self.config.linger_ms / 1000
-        pending: dict[EventKind, list[Event]] = {}
-        deadlines: dict[EventKind, float] = {}
+        size = self.config.batch_max_events
         while True:
-            timeout = None
-            if deadlines:
-                timeout = max(0.0, min(deadlines.values()) - time.monotonic())
-            try:
-                item = await asyncio.wait_for(self.queue.get(), timeout)
-            except TimeoutError:
-                item = None
-            if item is _STOP:
-                for kind in list(pending):
-                    await self._publish(kind, pending.pop(kind))
-                return
-            if item is not None:
-                kind = KIND_OF_TYPE[item.type]
-                batch = pending.setdefault(kind, [])
-                batch.append(item)
-                deadlines.setdefault(kind, time.monotonic() + linger)
-                if len(batch) >= self.config.batch_max_events:
-                    deadlines.pop(kind)
-                    await self._publish(kind, pending.pop(kind))
-            now = time.monotonic()
-            for kind, due in list(deadlines.items()):
-                if due <= now:
-                    deadlines.pop(kind)
-                    await self._publish(kind, pending.pop(kind))
+            self._wake.clear()
+            due: float | None = None
+            for kind in EVENT_KINDS:
+                while True:
+                    count, oldest = self.outbox.ready(kind, size)
+                    if not count:
+                        break
+                    assert oldest is not None
+                    ripe_at = oldest + linger
+                    if count < size and time.time() < ripe_at and not self._closing:
+                        due = ripe_at if due is None else min(due, ripe_at)
+                        break
+                    await self._publish(kind)
+            if self._closing and not self._wake.is_set():
+                return  # everything in the outbox has been handed to paho
+            self.outbox.sync_if_due()
+            waits = [d for d in (self.outbox.sync_due_in(),) if d is not None]
+            if due is not None:
+                waits.append(max(0.0, due - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(waits) if waits else None)
 
-    async def _publish(self, kind: EventKind, events: Sequence[Event]) -> None:
+    async def _publish(self, kind: EventKind) -> None:
         assert self._window is not None and self._client is not None
         await self._window.acquire()  # waits while `max_in_flight` batches await their PUBACK
-        payload = encode(
-            Batch(
-                schema_version=SCHEMA_VERSION,
-                site=self.site,
-                gateway=self.gateway,
-                sent_at=datetime.now(UTC),
-                events=list(events),
-            )
+        rows = self.outbox.peek_batch(kind, self.config.batch_max_events)
+        if not rows:
+            self._window.release()
+            return
+        # The stored bodies are already contract JSON: splice them in rather than re-encode.
+        head = json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "site": self.site,
+                "gateway": self.gateway,
+                "sent_at": datetime.now(UTC).isoformat(),
+            }
         )
+        payload = head[:-1].encode() + b', "events": [' + b",".join(r.body for r in rows) + b"]}"
         info = self._client.publish(event_topic(self.site, self.gateway, kind), payload, qos=1)
         # NO_CONN is fine: paho keeps the message and sends it when it has reconnected.
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             self._window.release()
-            self.failed += len(events)
+            self.outbox.release([r.rowid for r in rows], kind)
             log.error("%s: could not queue a %s batch: %s", self._where(), kind, info.rc)
+            # Do not spin on a client that refuses everything; the rows stay in the outbox.
+            await asyncio.sleep(1.0)
+            self._wake.set()
             return
         # The PUBACK cannot overtake this line: paho's callback only schedules _acked here.
-        self._in_flight[info.mid] = list(events)
+        ours = next(self._ids)
+        stale = self._in_flight.pop(self._by_mid.get(info.mid, 0), None)
+        if stale is not None:
+            # paho's 16-bit mid came round while an older batch was still unacknowledged:
+            # its PUBACK can no longer be told apart, so send that batch again.
+            log.warning("%s: message id %d reused before its PUBACK", self._where(), info.mid)
+            self._window.release()
+            self.outbox.release([r.rowid for r in stale.rows], stale.kind)
+            self._wake.set()
+        self._by_mid[info.mid] = ours
+        self._in_flight[ours] = _Flight(kind, rows, info.mid)
         self._all_acked.clear()
 
     def _acked(self, mid: int, reason: Any) -> None:
-        events = self._in_flight.pop(mid, None)
-        if events is None:
+        ours = self._by_mid.pop(mid, None)
+        flight = self._in_flight.pop(ours, None) if ours is not None else None
+        if flight is None:
             return
         assert self._window is not None
         self._window.release()
         if not self._in_flight:
             self._all_acked.set()
+        # A PUBACK with an error code is an answer too: the broker will never take this batch
+        # (not authorised, too large...), so keeping it would block the queue for good.
+        self.outbox.ack([r.rowid for r in flight.rows])
         if reason.is_failure:
-            self.failed += len(events)
-            log.error("%s refused a batch of %d events: %s", self._where(), len(events), reason)
+            self.failed += len(flight.rows)
+            log.error(
+                "%s refused a batch of %d events: %s", self._where(), len(flight.rows), reason
+            )
             return
-        self.published += len(events)
+        self.published += len(flight.rows)
         self.batches += 1
         if self.on_published is not None:
             try:
-                self.on_published(events)
+                self.on_published(_decode(flight.rows))
             except Exception:
                 log.exception("on_published callback failed")
 
@@ -295,3 +335,7 @@ class Publisher:
         if self.connected and not self._closing:
             log.warning("%s: disconnected (%s); paho will reconnect", self._where(), reason)
         self.connected = False
+
+
+def _decode(rows: Sequence[Stored]) -> list[Event]:
+    return [_event_adapter.validate_json(r.body) for r in rows]

@@ -18,6 +18,7 @@ import pytest
 
 from edge_agent import EdgeAgent, Publisher, PublisherError
 from edge_agent.config import GatewayConfig, PublishConfig, parse_gateway_config
+from edge_agent.outbox import Outbox
 from event_contract import (
     KIND_OF_TYPE,
     DeviceState,
@@ -244,7 +245,7 @@ def test_publisher_batches_by_size_and_flushes_by_linger(mqtt_broker: BrokerAddr
         await publisher.start()
         async with asyncio.timeout(15):
             for seq in range(12):
-                await publisher.queue.put(status(seq))
+                publisher.submit([status(seq)])
             await all_acked.wait()  # 5 + 5 by size, then 2 when the linger runs out
             clean = await publisher.close()
         return acked, clean
@@ -351,17 +352,17 @@ def test_close_gives_up_after_its_timeout_when_the_broker_is_gone(
         )
         await publisher.start()
         await asyncio.to_thread(broker.stop)
-        for seq in range(3):
-            await publisher.queue.put(
-                DeviceStatus(
-                    event_id=new_event_id(),
-                    device="d1",
-                    seq=seq,
-                    device_time=now,
-                    received_at=now,
-                    state=DeviceState.ONLINE,
-                )
+        publisher.submit(
+            DeviceStatus(
+                event_id=new_event_id(),
+                device="d1",
+                seq=seq,
+                device_time=now,
+                received_at=now,
+                state=DeviceState.ONLINE,
             )
+            for seq in range(3)
+        )
         started = asyncio.get_running_loop().time()
         async with asyncio.timeout(15):
             clean = await publisher.close(drain_timeout_s=1.0)
@@ -371,3 +372,69 @@ def test_close_gives_up_after_its_timeout_when_the_broker_is_gone(
     assert not clean
     assert took < 5
     assert publisher.published == 0 and publisher.in_flight == 1  # one batch of 3, never acked
+
+
+def test_a_restarted_publisher_sends_the_backlog_first_in_device_order(
+    mqtt_broker: BrokerAddress, tmp_path: Any
+) -> None:
+    """Events stored but never acknowledged (the process died) go out on the next start."""
+    gateway = f"gw-{uuid.uuid4().hex[:8]}"
+    subscriber = Subscriber(mqtt_broker, f"tracklane/v1/wh1/{gateway}/+")
+    now = datetime.now(UTC)
+    path = tmp_path / "outbox.sqlite"
+
+    def status(device: str, seq: int) -> DeviceStatus:
+        return DeviceStatus(
+            event_id=new_event_id(),
+            device=device,
+            seq=seq,
+            device_time=now,
+            received_at=now,
+            state=DeviceState.ONLINE,
+        )
+
+    backlog = [status(d, seq) for seq in range(40) for d in ("d1", "d2")]
+    with Outbox(path) as box:
+        box.append(backlog)  # then the process "dies": nothing was published
+
+    async def scenario() -> list[Any]:
+        acked: list[Any] = []
+        all_acked = asyncio.Event()
+
+        def on_published(events: list[Any]) -> None:
+            acked.extend(events)
+            if len(acked) == len(backlog):
+                all_acked.set()
+
+        outbox = Outbox(path)
+        publisher = Publisher(
+            site="wh1",
+            gateway=gateway,
+            broker=mqtt_broker,
+            publish=PublishConfig(batch_max_events=7, linger_ms=5000),
+            outbox=outbox,
+            on_published=on_published,
+            max_in_flight=3,
+        )
+        await publisher.start()
+        # The (small) client-side paho mid counter is pushed near its wrap at 65,535.
+        assert publisher._client is not None
+        publisher._client._last_mid = 65_530
+        # The backlog is overdue: it goes out at once, long before the 5 s linger.
+        async with asyncio.timeout(3):
+            await all_acked.wait()
+        async with asyncio.timeout(15):
+            assert await publisher.close()
+        assert outbox.depth() == 0
+        outbox.close()
+        return acked
+
+    try:
+        acked = asyncio.run(scenario())
+        wait_until(lambda: len(subscriber.event_ids()) >= 80, timeout=10, what="the backlog")
+        received = [e for _, e in decode_all(subscriber.snapshot())]
+    finally:
+        subscriber.close()
+    assert {e.event_id for e in acked} == {e.event_id for e in backlog}
+    for device in ("d1", "d2"):
+        assert [e.seq for e in received if e.device == device] == list(range(40))

@@ -150,6 +150,7 @@ def test_tcp_source_turns_simulated_scans_into_scan_events() -> None:
                 reading = asyncio.ensure_future(anext(iterator))
                 await scanner.wait_for_client()
                 assert scanner.scan("00106141411234567897")
+                assert scanner.scan("00106141411234567898", fault="bad_check_digit")
                 assert scanner.scan("PKG-42", aim=None)
                 assert scanner.scan("4006381333931", aim="]E0")
                 events.append(await reading)
@@ -166,7 +167,10 @@ def test_tcp_source_turns_simulated_scans_into_scan_events() -> None:
             assert event.read_point == ReadPoint(site="wh1", door="door-7")
             assert event.stage is Stage.DISPATCH
             assert event.device_time == event.received_at
-        assert [e.seq for e in events] == [100, 101, 102]
+        assert [e.seq for e in events] == [100, 101, 102]  # the rejected scan took no seq
+        assert source.counters()["rejected_bad_check_digit"] == 1
+        (rejection,) = source.last_rejections
+        assert rejection.reason == "SSCC 106141411234567898: check digit 8 should be 7"
         assert states == [(DeviceState.ONLINE, f"connected to 127.0.0.1:{config.port}")]
 
     asyncio.run(scenario())

@@ -45,8 +45,18 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 REPLAY_EVERY_S = 7.0
 
 
-def demo_gateways() -> list[GatewayConfig]:
-    return [load_gateway_config(p) for p in sorted(CONFIG_DIR.glob("demo-*.toml"))]
+def demo_gateways(data_dir: Path) -> list[GatewayConfig]:
+    """The demo's gateways, each with its durable outbox in the data folder (what a gateway
+    had not sent when the last demo stopped is sent first this time)."""
+    gateways = []
+    for path in sorted(CONFIG_DIR.glob("demo-*.toml")):
+        config = load_gateway_config(path)
+        outbox = config.outbox.model_copy(
+            update={"path": data_dir / "outbox" / f"{config.site}-{config.gateway}.sqlite"}
+        )
+        gateways.append(config.model_copy(update={"outbox": outbox}))
+    (data_dir / "outbox").mkdir(parents=True, exist_ok=True)
+    return gateways
 
 
 def demo_admin(settings: Settings, database_url: str, *, may_reset: bool) -> str:
@@ -184,7 +194,7 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
             "tracklane demo refuses production mode: it publishes simulated events and sets "
             "the admin's password. Unset TRACKLANE_MODE (and point it at a scratch database)."
         )
-    gateways = demo_gateways()
+    gateways = demo_gateways(settings.data_dir)
     with runtime.services(settings) as svc:
         mode = prepare_database(settings, svc.database_url, run_migrations=True)
         settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
