@@ -1,4 +1,8 @@
-"""The edge agent: run a gateway's sources, stamp device status, hand events to the publisher."""
+"""The edge agent: run a gateway's sources, stamp device status, hand events to the publisher.
+
+Beside the events it keeps the gateway's health on MQTT (edge_agent/health.py) and shows the
+dock the verdicts on its scans (edge_agent/feedback.py).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,36 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from event_contract import DeviceState, DeviceStatus, Event, new_event_id
+from event_contract import (
+    DeviceState,
+    DeviceStatus,
+    Event,
+    feedback_topic,
+    gateway_state_topic,
+    new_event_id,
+)
 from mqtt_client import BrokerAddress
 
 from .config import (
     GatewayConfig,
     NmeaTcpSourceConfig,
     OutboxConfig,
+    RfidLlrpSourceConfig,
     ScannerSerialSourceConfig,
     ScannerTcpSourceConfig,
     SourceConfig,
 )
+from .feedback import DockFeedback
+from .health import DeviceHealth, GatewayHealth, Snapshot
 from .outbox import Outbox
-from .publisher import OnPublished, Publisher
+from .publisher import Message, OnPublished, Publisher
 from .sources import Source, SourceContext, utc_now
 from .sources.nmea import NmeaTcpSource
-from .sources.scanner import ScannerTcpSource
+from .sources.rfid_llrp import RfidLlrpSource
+from .sources.scanner import OnReject, ScannerTcpSource
 from .sources.scanner_serial import ScannerSerialSource
 
 log = logging.getLogger(__name__)
@@ -32,11 +48,17 @@ log = logging.getLogger(__name__)
 OVERFLOW_REPORT_S = 60.0
 
 # A new kind of device: a config model in config.py, a module in sources/, a line here.
-SOURCE_TYPES: dict[type[Any], Callable[[Any, SourceContext], Source]] = {
+SOURCE_TYPES: dict[type[Any], Callable[..., Source]] = {
     NmeaTcpSourceConfig: NmeaTcpSource,
     ScannerTcpSourceConfig: ScannerTcpSource,
     ScannerSerialSourceConfig: ScannerSerialSource.from_config,
+    RfidLlrpSourceConfig: RfidLlrpSource,
 }
+# Sources that refuse scans at the gateway (a bad check digit) and so take `on_reject=`:
+# the dock hears about those at once, through the feedback outputs.
+REJECTING_SOURCES: frozenset[type[Any]] = frozenset(
+    {ScannerTcpSourceConfig, ScannerSerialSourceConfig}
+)
 
 
 def open_outbox(config: OutboxConfig) -> Outbox:
@@ -50,8 +72,13 @@ def open_outbox(config: OutboxConfig) -> Outbox:
     )
 
 
-def build_source(config: SourceConfig, ctx: SourceContext) -> Source:
-    return SOURCE_TYPES[type(config)](config, ctx)
+def build_source(
+    config: SourceConfig, ctx: SourceContext, *, on_reject: OnReject | None = None
+) -> Source:
+    factory = SOURCE_TYPES[type(config)]
+    if on_reject is not None and type(config) in REJECTING_SOURCES:
+        return factory(config, ctx, on_reject=on_reject)
+    return factory(config, ctx)
 
 
 class EdgeAgent:
@@ -70,6 +97,19 @@ class EdgeAgent:
     ) -> None:
         self.config = config
         self.broker = broker
+        # Built first: a feedback output that cannot start should fail before anything opens.
+        self.feedback = DockFeedback.from_config(
+            gateway=config.gateway,
+            names=config.feedback.outputs,
+            options=config.feedback.options,
+        )
+        self.health = GatewayHealth(
+            site=config.site,
+            gateway=config.gateway,
+            snapshot=self.snapshot,
+            interval_s=config.health.status_interval_s,
+        )
+        self.state_topic = gateway_state_topic(config.site, config.gateway)
         self.outbox = open_outbox(config.outbox)
         self.publisher = Publisher(
             site=config.site,
@@ -78,10 +118,17 @@ class EdgeAgent:
             publish=config.publish,
             outbox=self.outbox,
             on_published=on_published,
+            will=(self.state_topic, self.health.will()),
+            on_connected=lambda: self.health.report("connected"),
+            subscriptions={feedback_topic(config.site, config.gateway): self.feedback.on_message},
+        )
+        self.health.attach(
+            lambda payload: self.publisher.publish_retained(self.state_topic, payload)
         )
         self._overflow_reported = 0
         self._overflow_quiet_until = 0.0
         self.events_read: dict[str, int] = {s.device: 0 for s in config.sources}
+        self.last_read: dict[str, datetime] = {}
         self.device_states: dict[str, tuple[DeviceState, str]] = {}
         self.sources: dict[str, Source] = {}
         self.ready = asyncio.Event()  # set once the broker accepted us and sources are running
@@ -98,7 +145,24 @@ class EdgeAgent:
             "in_flight": self.publisher.in_flight,
             "queued": self.outbox.depth(),
             **self.outbox.counters(),
+            **self.feedback.counters(),
         }
+
+    def snapshot(self) -> Snapshot:
+        """The agent's health right now, for the retained status (edge_agent/health.py)."""
+        devices = {}
+        for device, read in self.events_read.items():
+            state, detail = self.device_states.get(device, (None, None))
+            devices[device] = DeviceHealth(
+                state=state.value if state is not None else None,
+                detail=detail,
+                events_read=read,
+                last_read=self.last_read.get(device),
+            )
+        return Snapshot(counters=self.counters(), devices=devices)
+
+    def _goodbye(self) -> Message:
+        return (self.state_topic, self.health.payload("offline", "agent stopped"))
 
     def next_seq(self, device: str) -> int:
         """Per-device seq, kept in the outbox so it keeps rising across restarts."""
@@ -180,9 +244,10 @@ class EdgeAgent:
         )
         tasks = []
         for source_config in self.config.sources:
-            source = build_source(source_config, ctx)
+            source = build_source(source_config, ctx, on_reject=self.feedback.on_reject)
             self.sources[source.device] = source
             tasks.append(asyncio.create_task(self._pump(source), name=f"{name}/{source.device}"))
+        health = asyncio.create_task(self.health.run(), name=f"{name}/health")
         log.info("gateway %s: running %d sources", name, len(tasks))
         self.ready.set()
         stopping = asyncio.create_task(stop.wait())
@@ -196,16 +261,17 @@ class EdgeAgent:
                 raise RuntimeError(f"gateway {name}: publisher stopped unexpectedly")
         finally:
             stopping.cancel()
+            health.cancel()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(health, *tasks, return_exceptions=True)
             for device, (state, _) in list(self.device_states.items()):
                 if state == DeviceState.ONLINE:
                     detail = f"gateway {name}: agent stopping"
                     self.device_states[device] = (DeviceState.OFFLINE, detail)
                     self._submit([self._status(device, DeviceState.OFFLINE, detail)])
             try:
-                await self.publisher.close()
+                await self.publisher.close(goodbye=self._goodbye)
             finally:
                 self.outbox.close()
 
@@ -218,6 +284,7 @@ class EdgeAgent:
                     # Durable before the next read: see edge_agent/outbox.py for what that costs.
                     self._submit([event])
                     self.events_read[source.device] += 1
+                    self.last_read[source.device] = event.received_at
         except asyncio.CancelledError:
             raise
         except Exception as err:

@@ -47,6 +47,38 @@ class OutboxConfig(_Strict):
     fsync_window_ms: int = Field(default=1000, ge=0, le=600_000)
 
 
+class HealthConfig(_Strict):
+    """The gateway's retained status on `tracklane/state/v1/{site}/{gateway}`."""
+
+    status_interval_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+_OUTPUT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class FeedbackConfig(_Strict):
+    """How verdicts on scans are shown at the dock (see edge_agent/feedback.py)."""
+
+    # Each name is a module in edge_agent/feedback_outputs/; "console" is built in.
+    outputs: list[Annotated[str, Field(pattern=_OUTPUT_NAME)]] = ["console"]
+    # Per-output settings, e.g. [feedback.options.stack_light] port = "/dev/ttyUSB1".
+    options: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _outputs_exist(self) -> FeedbackConfig:
+        # Imported here: the registry is plugin modules, and config must not import them.
+        from .feedback import known_outputs
+
+        known = known_outputs()
+        for name in [*self.outputs, *self.options]:
+            if name not in known:
+                raise ValueError(
+                    f"unknown feedback output {name!r}; available: {', '.join(known)} "
+                    f"(a new one is a module edge_agent/feedback_outputs/{name}.py)"
+                )
+        return self
+
+
 class ReadPointConfig(DoorOrStation):
     """Where a fixed scanner stands; the site comes from the gateway."""
 
@@ -71,6 +103,48 @@ class ScannerTcpSourceConfig(_Strict):
     stage: Stage | None = None
 
 
+LLRP_PORT = 5084
+
+
+class RfidAntennaConfig(_Strict):
+    """One antenna of a reader and the dock door or station it covers."""
+
+    antenna: int = Field(ge=1, le=65535)
+    read_point: ReadPointConfig
+
+
+class RfidSmoothingConfig(_Strict):
+    window_s: float = Field(default=2.0, gt=0, le=3600)
+    rssi_floor_dbm: float | None = Field(default=None, ge=-150, le=50)
+    min_reads: int = Field(default=1, ge=1)
+    max_dwell_s: float | None = Field(default=None, gt=0)
+
+
+class RfidLlrpSourceConfig(_Strict):
+    """A fixed UHF RFID reader spoken to over LLRP (port 5084)."""
+
+    type: Literal["rfid_llrp"]
+    device: Name
+    host: Host
+    port: Port = LLRP_PORT
+    antennas: list[RfidAntennaConfig] = Field(min_length=1)
+    tx_power_dbm: float | None = Field(default=None, ge=0, le=40)  # None: the reader's maximum
+    session: int = Field(default=2, ge=0, le=3)
+    mode_identifier: int | None = Field(default=None, ge=0)
+    tag_population: int = Field(default=4, ge=1, le=65535)
+    report_timeout_ms: int = Field(default=200, ge=0)
+    stage: Stage | None = None
+    smoothing: RfidSmoothingConfig = RfidSmoothingConfig()
+    configure_timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _antennas_unique(self) -> RfidLlrpSourceConfig:
+        ids = [a.antenna for a in self.antennas]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"reader {self.device}: an antenna is listed twice in {ids}")
+        return self
+
+
 class ScannerSerialSourceConfig(_Strict):
     """A barcode scanner on a serial port (USB-serial, RS-232) or a pyserial URL."""
 
@@ -83,7 +157,7 @@ class ScannerSerialSourceConfig(_Strict):
 
 
 SourceConfig = Annotated[
-    NmeaTcpSourceConfig | ScannerTcpSourceConfig | ScannerSerialSourceConfig,
+    NmeaTcpSourceConfig | ScannerTcpSourceConfig | ScannerSerialSourceConfig | RfidLlrpSourceConfig,
     Field(discriminator="type"),
 ]
 
@@ -94,6 +168,8 @@ class GatewayConfig(_Strict):
     mqtt_url: str | None = None
     publish: PublishConfig = PublishConfig()
     outbox: OutboxConfig = OutboxConfig()
+    health: HealthConfig = HealthConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("mqtt_url")
@@ -144,7 +220,7 @@ class GatewayConfig(_Strict):
         return self.model_copy(update={"sources": sources})
 
 
-_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp", "scanner_serial"))
+_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp", "scanner_serial", "rfid_llrp"))
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

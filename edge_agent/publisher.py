@@ -9,6 +9,10 @@ a row is deleted only after the broker's PUBACK for its batch, and on start what
 in the outbox is sent first, oldest first, so each device's events keep their order. paho
 resends unacknowledged batches after a reconnect (the session survives with
 `clean_start=False`); after a restart the outbox resends them, and ingest drops duplicates.
+
+The same connection carries the gateway's side channels, which bypass the outbox: a last
+will and retained state messages (edge_agent/health.py), and subscriptions such as the dock
+feedback topic, whose payloads are handed to the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +40,9 @@ from .outbox import Outbox, Stored
 log = logging.getLogger(__name__)
 
 OnPublished = Callable[[list[Event]], None]
+OnMessage = Callable[[bytes], None]
+Message = tuple[str, bytes]  # (topic, payload)
+GOODBYE_TIMEOUT_S = 2.0
 _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
@@ -58,6 +65,11 @@ class Publisher:
     `published` counts events the broker acknowledged (PUBACK); `on_published(events)` is
     called on the event loop after each acknowledged batch. Without an `outbox` the
     publisher keeps one in memory, which a crash loses.
+
+    `will` is set as the retained, QoS 1 last will; `on_connected()` runs on the event loop
+    after every accepted CONNACK (reconnects too: the will may have fired meanwhile);
+    `subscriptions` maps topic filters to handlers called on the event loop with each
+    payload (QoS 1, subscribed again on every connect).
     """
 
     def __init__(
@@ -72,6 +84,9 @@ class Publisher:
         max_in_flight: int = 100,
         session_expiry_s: int = 3600,
         connect_timeout_s: float = 10.0,
+        will: Message | None = None,
+        on_connected: Callable[[], None] | None = None,
+        subscriptions: Mapping[str, OnMessage] | None = None,
     ) -> None:
         self.site = site
         self.gateway = gateway
@@ -82,6 +97,9 @@ class Publisher:
         self.max_in_flight = max_in_flight
         self.session_expiry_s = session_expiry_s
         self.connect_timeout_s = connect_timeout_s
+        self.will = will
+        self.on_connected = on_connected
+        self.subscriptions = dict(subscriptions or {})
         self.published = 0
         self.batches = 0
         self.failed = 0  # events in batches the broker refused (PUBACK with an error code)
@@ -132,6 +150,9 @@ class Publisher:
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
+        client.on_message = self._paho_message
+        if self.will is not None:
+            client.will_set(self.will[0], self.will[1], qos=1, retain=True)
         client.max_queued_messages_set(0)  # our window bounds what is queued
         client.max_inflight_messages_set(self.max_in_flight)
         self._client = client
@@ -171,10 +192,14 @@ class Publisher:
         self._window = asyncio.Semaphore(window)
         self._task = asyncio.create_task(self._run(), name=f"publisher-{self.gateway}")
 
-    async def close(self, *, drain_timeout_s: float = 10.0) -> bool:
+    async def close(
+        self, *, drain_timeout_s: float = 10.0, goodbye: Callable[[], Message] | None = None
+    ) -> bool:
         """Publish what is in the outbox, wait for its acks, disconnect. True if all was sent.
 
-        Whatever is left stays in the outbox (it is not closed here) for the next start.
+        `goodbye()` makes a last retained message, sent after the drain and before the
+        DISCONNECT (which keeps the broker from publishing the will). Whatever is left
+        stays in the outbox (it is not closed here) for the next start.
         """
         self._closing = True
         self._wake.set()
@@ -202,8 +227,50 @@ class Publisher:
                 sum(len(f.rows) for f in self._in_flight.values()),
                 self.outbox.depth(),
             )
+        if goodbye is not None:
+            try:
+                if not await self.say_goodbye(goodbye()):
+                    log.warning("%s: goodbye message not acknowledged", self._where())
+            except Exception:
+                log.exception("%s: could not send the goodbye message", self._where())
         await self._shutdown_client()
         return clean
+
+    def publish_retained(self, topic: str, payload: bytes) -> bool:
+        """Publish a retained QoS 1 message now, outside the outbox. False if not connected."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        info = client.publish(topic, payload, qos=1, retain=True)
+        # Its PUBACK is ignored by _acked (its mid is not ours); but if paho's mids have come
+        # round to an unacknowledged batch's, that batch's PUBACK is now ambiguous.
+        self._forget_mid(info.mid)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    async def say_goodbye(self, message: Message) -> bool:
+        """Publish a retained message and wait (briefly) for its PUBACK, before disconnecting."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        info = client.publish(message[0], message[1], qos=1, retain=True)
+        self._forget_mid(info.mid)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        await asyncio.to_thread(info.wait_for_publish, GOODBYE_TIMEOUT_S)
+        return info.is_published()
+
+    def _forget_mid(self, mid: int) -> None:
+        """paho's 16-bit mid came round while an older batch was still unacknowledged: its
+        PUBACK can no longer be told apart, so send that batch again."""
+        stale = self._in_flight.pop(self._by_mid.pop(mid, 0), None)
+        if stale is not None:
+            log.warning("%s: message id %d reused before its PUBACK", self._where(), mid)
+            assert self._window is not None
+            self._window.release()
+            self.outbox.release([r.rowid for r in stale.rows], stale.kind)
+            if not self._in_flight:
+                self._all_acked.set()
+            self._wake.set()
 
     async def _shutdown_client(self) -> None:
         if self._client is not None:
@@ -265,14 +332,7 @@ class Publisher:
             return
         # The PUBACK cannot overtake this line: paho's callback only schedules _acked here.
         ours = next(self._ids)
-        stale = self._in_flight.pop(self._by_mid.get(info.mid, 0), None)
-        if stale is not None:
-            # paho's 16-bit mid came round while an older batch was still unacknowledged:
-            # its PUBACK can no longer be told apart, so send that batch again.
-            log.warning("%s: message id %d reused before its PUBACK", self._where(), info.mid)
-            self._window.release()
-            self.outbox.release([r.rowid for r in stale.rows], stale.kind)
-            self._wake.set()
+        self._forget_mid(info.mid)
         self._by_mid[info.mid] = ours
         self._in_flight[ours] = _Flight(kind, rows, info.mid)
         self._all_acked.clear()
@@ -324,12 +384,32 @@ class Publisher:
     def _paho_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._to_loop(self._acked, mid, reason)
 
+    def _paho_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        for pattern, handler in self.subscriptions.items():
+            if mqtt.topic_matches_sub(pattern, msg.topic):
+                self._to_loop(self._deliver, handler, msg.topic, msg.payload)
+
+    def _deliver(self, handler: OnMessage, topic: str, payload: bytes) -> None:
+        try:
+            handler(payload)
+        except Exception:
+            log.exception("%s: handler for %s failed", self._where(), topic)
+
     def _on_connect(self, reason: Any, props: Any) -> None:
         if self._connack is not None and not self._connack.done():
             self._connack.set_result((reason, props))
         elif not reason.is_failure:
             log.info("%s: reconnected", self._where())
         self.connected = not reason.is_failure
+        if not self.connected or self._client is None:
+            return
+        for topic in self.subscriptions:
+            self._client.subscribe(topic, qos=1)
+        if self.on_connected is not None:
+            try:
+                self.on_connected()
+            except Exception:
+                log.exception("%s: on_connected callback failed", self._where())
 
     def _on_disconnect(self, reason: Any) -> None:
         if self.connected and not self._closing:

@@ -25,6 +25,7 @@ from .events import (
     Stage,
     new_event_id,
 )
+from .feedback import FEEDBACK_SCHEMA_VERSION, Verdict, VerdictKind
 from .topics import (
     EVENT_KINDS,
     KIND_OF_TYPE,
@@ -33,12 +34,14 @@ from .topics import (
     TopicError,
     event_topic,
     feedback_topic,
+    gateway_state_topic,
     parse_topic,
     subscription,
 )
 
 __all__ = [
     "EVENT_KINDS",
+    "FEEDBACK_SCHEMA_VERSION",
     "KIND_OF_TYPE",
     "MAX_EVENTS_PER_BATCH",
     "SCHEMA_VERSION",
@@ -58,10 +61,13 @@ __all__ = [
     "Stage",
     "Topic",
     "TopicError",
+    "Verdict",
+    "VerdictKind",
     "decode",
     "encode",
     "event_topic",
     "feedback_topic",
+    "gateway_state_topic",
     "new_event_id",
     "parse_topic",
     "subscription",

@@ -1,5 +1,10 @@
 """MQTT topic layout, version 1: `tracklane/v1/{site}/{gateway}/{kind}`.
 
+Event kinds (`scans`, `positions`, `status`) are what ingest consumes; `feedback` (verdicts
+for the dock, to the gateway) sits beside them. A gateway's retained health and last will go
+to `tracklane/state/v1/{site}/{gateway}`, outside `tracklane/v1/`, so that whatever takes
+everything a gateway publishes under `tracklane/v1/#` gets event batches only.
+
 A gateway publishes only under its own `{site}/{gateway}` prefix. Ingest checks the payload
 against the topic; per-gateway broker credentials and ACLs (the edge-agent issue) will
 enforce the prefix at the broker too.
@@ -35,15 +40,33 @@ class TopicError(ValueError):
     pass
 
 
-def event_topic(site: str, gateway: str, kind: EventKind) -> str:
+def _prefix(site: str, gateway: str) -> str:
     for label, level in (("site", site), ("gateway", gateway)):
         if not _LEVEL.match(level):
             raise TopicError(f"{label} {level!r} is not a valid topic level (letters, digits, _.-)")
-    return f"{ROOT}/{site}/{gateway}/{kind}"
+    return f"{ROOT}/{site}/{gateway}"
+
+
+def event_topic(site: str, gateway: str, kind: EventKind) -> str:
+    return f"{_prefix(site, gateway)}/{kind}"
 
 
 def feedback_topic(site: str, gateway: str) -> str:
+    """Where verdicts on a gateway's scans go back to it (see event_contract.feedback)."""
     return f"{ROOT}/{site}/{gateway}/feedback"
+
+
+STATE_ROOT = "tracklane/state/v1"
+
+
+def gateway_state_topic(site: str, gateway: str) -> str:
+    """The gateway's retained health: its last will (offline) and its periodic status.
+
+    Outside ROOT, so `parse_topic` refuses it and no event subscription matches it; every
+    gateway's state is `tracklane/state/v1/+/+`. Broker ACLs must let a gateway write here.
+    """
+    _prefix(site, gateway)  # validates both levels
+    return f"{STATE_ROOT}/{site}/{gateway}"
 
 
 def subscription(kind: EventKind | Literal["+"] = "+") -> str:
