@@ -23,11 +23,13 @@ edge_app = typer.Typer(no_args_is_help=True, help="The edge agent that runs on a
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
 user_app = typer.Typer(no_args_is_help=True, help="Users, for when the API is not yet usable.")
 ingest_app = typer.Typer(no_args_is_help=True, help="Operating ingest workers.")
+gateway_app = typer.Typer(no_args_is_help=True, help="Gateway MQTT credentials for the broker.")
 app.add_typer(db_app, name="db")
 app.add_typer(edge_app, name="edge")
 app.add_typer(bench_app, name="bench")
 app.add_typer(user_app, name="user")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(nmea_app, name="nmea")
 
 
@@ -154,6 +156,53 @@ def ingest_drain(
     snap = stats.snapshot()
     typer.echo(json.dumps({"client_id": client_id, "drained": drained, **snap}))
     raise typer.Exit(0 if drained else 1)
+
+
+@gateway_app.command("provision")
+def gateway_provision(
+    name: Annotated[str, typer.Argument(help="the gateway's name (or the ingest user's)")],
+    site: Annotated[str | None, typer.Option(help="the gateway's site")] = None,
+    ingest: Annotated[
+        bool, typer.Option("--ingest", help="NAME is the ingest service's user, not a gateway")
+    ] = False,
+    broker_dir: Annotated[
+        Path | None,
+        typer.Option(help="where the password and ACL files go (default: the private broker's)"),
+    ] = None,
+    broker_url: Annotated[
+        str, typer.Option(help="the broker as gateways reach it, for the printed mqtt_url")
+    ] = "mqtt://127.0.0.1:1883",
+) -> None:
+    """Create or rotate an MQTT user and its ACL; prints the password once."""
+    from event_contract.topics import TopicError
+    from tracklane.embedded.broker import reload_running
+    from tracklane.gateways import (
+        ProvisionError,
+        gateway_principal,
+        ingest_principal,
+        provision,
+    )
+
+    if ingest == (site is not None):
+        typer.echo("tracklane: give either --site SITE (a gateway) or --ingest", err=True)
+        raise typer.Exit(2)
+    folder = broker_dir or load_settings().data_dir / "mosquitto"
+    try:
+        principal = ingest_principal(name) if site is None else gateway_principal(site, name)
+        creds = provision(folder, principal)
+    except (ProvisionError, TopicError) as err:
+        typer.echo(f"tracklane: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"username: {creds.username}")
+    typer.echo(f"password: {creds.password}")
+    typer.echo(f"mqtt_url: {creds.mqtt_url(broker_url)}")
+    reloaded = reload_running(folder)
+    typer.echo(
+        f"wrote {folder / 'passwd'} and {folder / 'acl'}"
+        + ("; the running broker reloaded them" if reloaded else "")
+        + ". The password is shown only now; provision again to rotate it.",
+        err=True,
+    )
 
 
 @user_app.command("add")
