@@ -321,5 +321,18 @@ def bench_ingest(
     typer.echo(json.dumps(result))
 
 
+@bench_app.command("edge")
+def bench_edge(
+    reads: Annotated[int, typer.Option(help="raw RFID reads to push through")] = 500_000,
+    doors: Annotated[int, typer.Option(help="dock doors (two antennas each)")] = 4,
+) -> None:
+    """Raw RFID reads through smoothing, outbox and publish on one core; print figures."""
+    from tracklane.bench.edge import run_edge_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_edge_bench(reads=reads, doors=doors)
+    typer.echo(json.dumps(result))
+
+
 if __name__ == "__main__":
     app()
