@@ -109,7 +109,48 @@ class Backoff:
         return base * rng.uniform(0.75, 1.0)
 
 
-class TcpLineSource(ABC):
+class LineDevice(ABC):
+    """What every line-speaking source shares, whatever its link (TCP, serial): a framer,
+    counters, one log line per distinct problem, and lines turned into events safely."""
+
+    def __init__(self, *, device: str, ctx: SourceContext, backoff: Backoff | None,
+                 max_line: int) -> None:  # fmt: skip
+        self.device = device
+        self.ctx = ctx
+        self.backoff = backoff or Backoff()
+        self.framer = LineFramer(max_line)
+        self.stats: Counter[str] = Counter()
+        self.last_error: str | None = None
+        self._rng = random.Random()
+
+    @abstractmethod
+    def _label(self) -> str: ...
+
+    @abstractmethod
+    def _on_line(self, line: str, received_at: datetime) -> list[Event]: ...
+
+    def _events_from(self, line: str, received_at: datetime) -> list[Event]:
+        try:
+            return self._on_line(line, received_at)
+        except ValidationError as err:
+            # The parser let through something the contract refuses: drop the line, keep
+            # the link. Counted, and logged at debug level so line noise cannot flood the log.
+            self.stats["invalid_events"] += 1
+            log.debug("%s: dropped a line the contract refuses: %s", self._label(), err)
+            return []
+
+    def counters(self) -> dict[str, float]:
+        return {**self.stats, "overlong_lines": self.framer.overlong}
+
+    async def _fail(self, message: str) -> None:
+        # Log a problem once, not on every retry; the status event carries it to ingest.
+        if message != self.last_error:
+            log.warning("%s", message)
+        self.last_error = message
+        await self.ctx.report_state(self.device, DeviceState.OFFLINE, message)
+
+
+class TcpLineSource(LineDevice):
     """Connects to a device, frames its bytes into lines, reconnects when the link drops.
 
     Subclasses turn lines into events (`_on_line`) and say what to do with half-finished
@@ -132,36 +173,14 @@ class TcpLineSource(ABC):
         idle_timeout_s: float | None = None,
         max_line: int = 1024,
     ) -> None:
-        self.device = device
+        super().__init__(device=device, ctx=ctx, backoff=backoff, max_line=max_line)
         self.host = host
         self.port = port
-        self.ctx = ctx
-        self.backoff = backoff or Backoff()
         self.connect_timeout_s = connect_timeout_s
         self.idle_timeout_s = idle_timeout_s
-        self.framer = LineFramer(max_line)
-        self.stats: Counter[str] = Counter()
-        self.last_error: str | None = None
-        self._rng = random.Random()
-
-    @abstractmethod
-    def _on_line(self, line: str, received_at: datetime) -> list[Event]: ...
 
     def _on_disconnect(self, received_at: datetime) -> list[Event]:
         return []
-
-    def _events_from(self, line: str, received_at: datetime) -> list[Event]:
-        try:
-            return self._on_line(line, received_at)
-        except ValidationError as err:
-            # The parser let through something the contract refuses: drop the line, keep
-            # the link. Counted, and logged at debug level so line noise cannot flood the log.
-            self.stats["invalid_events"] += 1
-            log.debug("%s: dropped a line the contract refuses: %s", self._label(), err)
-            return []
-
-    def counters(self) -> dict[str, float]:
-        return {**self.stats, "overlong_lines": self.framer.overlong}
 
     def _label(self) -> str:
         return f"gateway {self.ctx.gateway}: {self.what} {self.device} at {self.host}:{self.port}"
@@ -176,13 +195,6 @@ class TcpLineSource(ABC):
             )
         reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
         return f"{self._label()}: cannot connect: {reason}"
-
-    async def _fail(self, message: str) -> None:
-        # Log a problem once, not on every retry; the status event carries it to ingest.
-        if message != self.last_error:
-            log.warning("%s", message)
-        self.last_error = message
-        await self.ctx.report_state(self.device, DeviceState.OFFLINE, message)
 
     async def __aiter__(self) -> AsyncGenerator[Event, None]:
         attempt = 0

@@ -15,19 +15,17 @@ import asyncio
 import contextlib
 import errno
 import logging
-import random
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any, Protocol
 
 import serial
-from pydantic import ValidationError
 
 from event_contract import DeviceState, Event, ReadPoint, Stage
 
-from . import Backoff, LineFramer, SourceContext, utc_now
+from . import Backoff, LineDevice, SourceContext, utc_now
 from .scanner import MAX_LINE_BYTES, OnReject, Rejection, ScanLines
 
 log = logging.getLogger(__name__)
@@ -61,7 +59,7 @@ _OPEN_ERRORS = (
 )
 
 
-class ScannerSerialSource:
+class ScannerSerialSource(LineDevice):
     """`async for event in ScannerSerialSource(device=..., port_url=..., ...)`: ScanEvents."""
 
     def __init__(
@@ -76,16 +74,11 @@ class ScannerSerialSource:
         backoff: Backoff | None = None,
         on_reject: OnReject | None = None,
     ) -> None:
-        self.device = device
+        super().__init__(device=device, ctx=ctx, backoff=backoff, max_line=MAX_LINE_BYTES)
         self.port_url = port_url
         self.baudrate = baudrate
         self.read_point = read_point
         self.stage = stage
-        self.ctx = ctx
-        self.backoff = backoff or Backoff()
-        self.framer = LineFramer(MAX_LINE_BYTES)
-        self.stats: Counter[str] = Counter()
-        self.last_error: str | None = None
         self.lines = ScanLines(
             device=device,
             ctx=ctx,
@@ -95,7 +88,6 @@ class ScannerSerialSource:
             label=self._label,
             on_reject=on_reject,
         )
-        self._rng = random.Random()
 
     @classmethod
     def from_config(
@@ -119,9 +111,6 @@ class ScannerSerialSource:
     def last_rejections(self) -> deque[Rejection]:
         return self.lines.last_rejections
 
-    def counters(self) -> dict[str, float]:
-        return {**self.stats, "overlong_lines": self.framer.overlong}
-
     def _label(self) -> str:
         return f"gateway {self.ctx.gateway}: scanner {self.device} on {self.port_url}"
 
@@ -131,13 +120,6 @@ class ScannerSerialSource:
             if code == number or words in text:
                 return f"{self._label()}: {what}"
         return f"{self._label()}: cannot open: {text or type(err).__name__}"
-
-    async def _fail(self, message: str) -> None:
-        # Log a problem once, not on every retry; the status event carries it to ingest.
-        if message != self.last_error:
-            log.warning("%s", message)
-        self.last_error = message
-        await self.ctx.report_state(self.device, DeviceState.OFFLINE, message)
 
     def _open(self) -> serial.SerialBase:
         return serial.serial_for_url(self.port_url, baudrate=self.baudrate, timeout=READ_TIMEOUT_S)
@@ -190,13 +172,8 @@ class ScannerSerialSource:
             attempt = 0 if got_lines else attempt + 1
             await asyncio.sleep(self.backoff.delay(attempt, self._rng))
 
-    def _events_from(self, line: str, received_at: datetime) -> list[Event]:
-        try:
-            return self.lines.events(line, received_at)
-        except ValidationError as err:
-            self.stats["invalid_events"] += 1
-            log.debug("%s: dropped a line the contract refuses: %s", self._label(), err)
-            return []
+    def _on_line(self, line: str, received_at: datetime) -> list[Event]:
+        return self.lines.events(line, received_at)
 
 
 def _read_port(
