@@ -92,6 +92,29 @@ class NmeaTcpSourceConfig(_Strict):
     port: Port
 
 
+class NmeaSerialSourceConfig(_Strict):
+    """A GNSS receiver on a serial port (USB or RS-232), or a pyserial URL (socket://...)."""
+
+    type: Literal["nmea_serial"]
+    device: Name
+    port_url: str = Field(min_length=1, max_length=500)  # /dev/ttyACM0, socket://host:port
+    baudrate: int = Field(default=4800, gt=0, le=4_000_000)  # NMEA 0183's standard rate
+
+
+GPSD_PORT = 2947
+
+
+class GpsdSourceConfig(_Strict):
+    """gpsd's JSON stream (`?WATCH={"json":true}`): gpsd owns the receiver, we read its TPVs."""
+
+    type: Literal["gpsd"]
+    device: Name
+    host: Host = "127.0.0.1"
+    port: Port = GPSD_PORT
+    # Only this receiver's reports when gpsd serves several (its "device", e.g. /dev/ttyUSB0).
+    gpsd_device: str | None = Field(default=None, min_length=1, max_length=500)
+
+
 class ScannerTcpSourceConfig(_Strict):
     """A fixed barcode scanner in TCP server mode, one decoded code per line."""
 
@@ -157,7 +180,12 @@ class ScannerSerialSourceConfig(_Strict):
 
 
 SourceConfig = Annotated[
-    NmeaTcpSourceConfig | ScannerTcpSourceConfig | ScannerSerialSourceConfig | RfidLlrpSourceConfig,
+    NmeaTcpSourceConfig
+    | NmeaSerialSourceConfig
+    | GpsdSourceConfig
+    | ScannerTcpSourceConfig
+    | ScannerSerialSourceConfig
+    | RfidLlrpSourceConfig,
     Field(discriminator="type"),
 ]
 
@@ -220,7 +248,9 @@ class GatewayConfig(_Strict):
         return self.model_copy(update={"sources": sources})
 
 
-_SOURCE_TYPES = frozenset(("nmea_tcp", "scanner_tcp", "scanner_serial", "rfid_llrp"))
+_SOURCE_TYPES = frozenset(
+    ("nmea_tcp", "nmea_serial", "gpsd", "scanner_tcp", "scanner_serial", "rfid_llrp")
+)
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
