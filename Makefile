@@ -17,6 +17,7 @@ test-fast:
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
 bench: setup
 	.venv/bin/tracklane bench ingest
