@@ -26,6 +26,7 @@ class VerdictKind(StrEnum):
     WRONG_TRUCK = "wrong_truck"
     WRONG_DOOR = "wrong_door"
     ALREADY_DISPATCHED = "already_dispatched"
+    ORDER_CANCELLED = "order_cancelled"
     DUPLICATE = "duplicate"
     UNKNOWN_CODE = "unknown_code"
     BAD_CHECK_DIGIT = "bad_check_digit"
