@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     compress_after_days: int = 7
     log_level: str = "INFO"
 
+    # Package SSCCs: the GS1 company prefix they are made from (the default is GS1's own
+    # example prefix: fine for a demo, wrong on real labels) and the extension digit.
+    gs1_company_prefix: str = Field(default="0614141", pattern=r"^[0-9]{6,12}$")
+    sscc_extension_digit: int = Field(default=0, ge=0, le=9)
+    # An order that wants more than stock holds: "warn" creates it and opens an oversell
+    # exception; "refuse" turns it away with the shortfall.
+    oversell_policy: Literal["warn", "refuse"] = "warn"
+
     @property
     def model_fields_set_from_env(self) -> set[str]:
         """TRACKLANE_* names given explicitly (environment, .env or keyword)."""
@@ -96,6 +104,11 @@ class Settings(BaseSettings):
                 "worker (e.g. ingest-1, ingest-2): the broker keeps a share of the traffic for "
                 "a worker's session while it is away, so a worker must come back as itself "
                 "(retire one for good with `tracklane ingest drain`)"
+            )
+        if "TRACKLANE_GS1_COMPANY_PREFIX" not in self.model_fields_set_from_env:
+            problems.append(
+                "TRACKLANE_GS1_COMPANY_PREFIX must be set to your GS1 company prefix: package "
+                "labels (SSCCs) are made from it, and the default is GS1's example prefix"
             )
         if problems:
             raise ConfigError("production mode refuses to start:\n  - " + "\n  - ".join(problems))

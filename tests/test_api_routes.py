@@ -48,6 +48,13 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/v1/quarantine"): frozenset({D}),
     ("POST", "/api/v1/quarantine/{message_id}/resolve"): frozenset({D}),
     ("GET", "/metrics"): frozenset({V}),
+    ("GET", "/api/v1/orders"): frozenset({D, K, V}),
+    ("POST", "/api/v1/orders"): frozenset({D}),
+    ("POST", "/api/v1/orders/import"): frozenset({D}),
+    ("GET", "/api/v1/orders/{number}"): frozenset({D, K, V}),
+    ("PATCH", "/api/v1/orders/{number}"): frozenset({D}),
+    ("POST", "/api/v1/orders/{number}/cancel"): frozenset({D}),
+    ("GET", "/api/v1/orders/{number}/history"): frozenset({D, K, V}),
 }
 
 

@@ -28,7 +28,7 @@ from ingest_service.auth.tokens import VerifiedTokenCache
 from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
 
-from .routers import auth, devices, health, metrics, positions, quarantine, scans, users
+from .routers import auth, devices, health, metrics, orders, positions, quarantine, scans, users
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for module in (auth, users, positions, scans, devices, quarantine):
+    for module in (auth, users, positions, scans, devices, quarantine, orders):
         app.include_router(module.router, prefix=API_PREFIX)
     _add_error_handlers(app)
     _check_every_route_is_guarded(app)

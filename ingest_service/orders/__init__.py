@@ -1,0 +1,1 @@
+"""Orders in PostgreSQL: create, import, read, change, cancel. The rules are in `orders`."""
