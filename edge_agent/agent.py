@@ -26,6 +26,8 @@ from mqtt_client import BrokerAddress
 
 from .config import (
     GatewayConfig,
+    GpsdSourceConfig,
+    NmeaSerialSourceConfig,
     NmeaTcpSourceConfig,
     OutboxConfig,
     RfidLlrpSourceConfig,
@@ -38,7 +40,9 @@ from .health import DeviceHealth, GatewayHealth, Snapshot
 from .outbox import Outbox
 from .publisher import Message, OnPublished, Publisher
 from .sources import Source, SourceContext, utc_now
+from .sources.gpsd import GpsdSource
 from .sources.nmea import NmeaTcpSource
+from .sources.nmea_serial import NmeaSerialSource
 from .sources.rfid_llrp import RfidLlrpSource
 from .sources.scanner import OnReject, ScannerTcpSource
 from .sources.scanner_serial import ScannerSerialSource
@@ -50,6 +54,8 @@ OVERFLOW_REPORT_S = 60.0
 # A new kind of device: a config model in config.py, a module in sources/, a line here.
 SOURCE_TYPES: dict[type[Any], Callable[..., Source]] = {
     NmeaTcpSourceConfig: NmeaTcpSource,
+    NmeaSerialSourceConfig: NmeaSerialSource,
+    GpsdSourceConfig: GpsdSource,
     ScannerTcpSourceConfig: ScannerTcpSource,
     ScannerSerialSourceConfig: ScannerSerialSource.from_config,
     RfidLlrpSourceConfig: RfidLlrpSource,
@@ -142,6 +148,7 @@ class EdgeAgent:
             "events_read": sum(self.events_read.values()),
             "published": self.publisher.published,
             "publish_failed": self.publisher.failed,
+            "publish_retried": self.publisher.retried,
             "in_flight": self.publisher.in_flight,
             "queued": self.outbox.depth(),
             **self.outbox.counters(),

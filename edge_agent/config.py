@@ -1,11 +1,14 @@
 """A gateway's configuration: which site it is, where it publishes, which devices it reads.
 
 One TOML file per gateway lives in `firmware_configs/`. Unknown keys are an error, so a typo
-("prot = 5001") fails at load time instead of being silently ignored.
+("prot = 5001") fails at load time instead of being silently ignored. A source may name a
+`profile` (`profiles/readers/<name>.toml` or `profiles/scanners/<name>.toml` next to the
+gateway file): its settings are the defaults the source's own keys override.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +22,11 @@ from mqtt_client import parse_mqtt_url
 Host = Annotated[str, Field(min_length=1, max_length=253)]
 # Port 0 ("any free port") means nothing to a client: a config names the device's real port.
 Port = Annotated[int, Field(ge=1, le=65535)]
+Baudrate = Annotated[int, Field(gt=0, le=4_000_000)]
+TxPowerDbm = Annotated[float, Field(ge=0, le=40)]
+AntennaId = Annotated[int, Field(ge=1, le=65535)]
+Session = Annotated[int, Field(ge=0, le=3)]
+TagPopulation = Annotated[int, Field(ge=1, le=65535)]
 
 
 class GatewayConfigError(ValueError):
@@ -98,7 +106,7 @@ class NmeaSerialSourceConfig(_Strict):
     type: Literal["nmea_serial"]
     device: Name
     port_url: str = Field(min_length=1, max_length=500)  # /dev/ttyACM0, socket://host:port
-    baudrate: int = Field(default=4800, gt=0, le=4_000_000)  # NMEA 0183's standard rate
+    baudrate: Baudrate = 4800  # NMEA 0183's standard rate
 
 
 GPSD_PORT = 2947
@@ -124,6 +132,7 @@ class ScannerTcpSourceConfig(_Strict):
     port: Port
     read_point: ReadPointConfig
     stage: Stage | None = None
+    profile: Name | None = None  # the scanner profile it was resolved with, if any
 
 
 LLRP_PORT = 5084
@@ -132,8 +141,9 @@ LLRP_PORT = 5084
 class RfidAntennaConfig(_Strict):
     """One antenna of a reader and the dock door or station it covers."""
 
-    antenna: int = Field(ge=1, le=65535)
+    antenna: AntennaId
     read_point: ReadPointConfig
+    tx_power_dbm: TxPowerDbm | None = None  # None: the reader's tx_power_dbm
 
 
 class RfidSmoothingConfig(_Strict):
@@ -151,14 +161,15 @@ class RfidLlrpSourceConfig(_Strict):
     host: Host
     port: Port = LLRP_PORT
     antennas: list[RfidAntennaConfig] = Field(min_length=1)
-    tx_power_dbm: float | None = Field(default=None, ge=0, le=40)  # None: the reader's maximum
-    session: int = Field(default=2, ge=0, le=3)
+    tx_power_dbm: TxPowerDbm | None = None  # None: the reader's maximum
+    session: Session = 2
     mode_identifier: int | None = Field(default=None, ge=0)
-    tag_population: int = Field(default=4, ge=1, le=65535)
+    tag_population: TagPopulation = 4
     report_timeout_ms: int = Field(default=200, ge=0)
     stage: Stage | None = None
     smoothing: RfidSmoothingConfig = RfidSmoothingConfig()
     configure_timeout_s: float = Field(default=10.0, gt=0)
+    profile: Name | None = None  # the reader profile it was resolved with, if any
 
     @model_validator(mode="after")
     def _antennas_unique(self) -> RfidLlrpSourceConfig:
@@ -174,9 +185,10 @@ class ScannerSerialSourceConfig(_Strict):
     type: Literal["scanner_serial"]
     device: Name
     port_url: str = Field(min_length=1, max_length=500)  # /dev/ttyUSB0, socket://host:port
-    baudrate: int = Field(default=9600, gt=0, le=4_000_000)
+    baudrate: Baudrate = 9600
     read_point: ReadPointConfig
     stage: Stage | None = None
+    profile: Name | None = None  # the scanner profile it was resolved with, if any
 
 
 SourceConfig = Annotated[
@@ -279,22 +291,127 @@ def _explain(err: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-def parse_gateway_config(data: Mapping[str, Any], *, origin: str = "<config>") -> GatewayConfig:
+class ReaderProfile(_Strict):
+    """An RFID reader model's settings, shared by gateways: `profiles/readers/<name>.toml`."""
+
+    tx_power_dbm: TxPowerDbm | None = None
+    # By antenna number; a gateway's antennas not listed here get tx_power_dbm.
+    antenna_tx_power_dbm: dict[AntennaId, TxPowerDbm] = {}
+    session: Session | None = None
+    mode_identifier: int | None = Field(default=None, ge=0)
+    tag_population: TagPopulation | None = None
+    report_timeout_ms: int | None = Field(default=None, ge=0)
+    configure_timeout_s: float | None = Field(default=None, gt=0)
+    smoothing: RfidSmoothingConfig | None = None
+
+
+class ScannerProfile(_Strict):
+    """A barcode scanner's settings, shared by gateways: `profiles/scanners/<name>.toml`."""
+
+    baudrate: Baudrate | None = None  # serial scanners only
+    stage: Stage | None = None
+
+
+# Source type -> (profiles subfolder, profile model).
+_PROFILES: dict[str, tuple[str, type[ReaderProfile] | type[ScannerProfile]]] = {
+    "rfid_llrp": ("readers", ReaderProfile),
+    "scanner_serial": ("scanners", ScannerProfile),
+    "scanner_tcp": ("scanners", ScannerProfile),
+}
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as err:
+        raise GatewayConfigError(f"{path}: cannot read {what}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise GatewayConfigError(f"{path}: not valid TOML: {err}") from None
+
+
+def load_profile(path: str | Path) -> ReaderProfile | ScannerProfile:
+    """Read and validate one profile file; its folder (readers/, scanners/) says its kind."""
+    path = Path(path)
+    models = {folder: model for folder, model in _PROFILES.values()}
+    model = models.get(path.parent.name)
+    if model is None:
+        raise GatewayConfigError(f"{path}: a profile lives in profiles/readers/ or /scanners/")
+    try:
+        return model.model_validate(_read_toml(path, "profile"))
+    except ValidationError as err:
+        kind = path.parent.name.removesuffix("s")
+        raise GatewayConfigError(f"{path}: invalid {kind} profile:\n  {_explain(err)}") from None
+
+
+def _apply_profile(source: Mapping[str, Any], where: str, profiles_dir: Path | None) -> Any:
+    kind, name = source.get("type"), source["profile"]
+    if kind not in _PROFILES:
+        raise GatewayConfigError(
+            f"{where}: {kind} sources take no profile (profiles are for {', '.join(_PROFILES)})"
+        )
+    folder = _PROFILES[str(kind)][0]
+    if not isinstance(name, str) or not _PROFILE_NAME.match(name):
+        raise GatewayConfigError(f"{where}: {name!r} is not a profile name")
+    if profiles_dir is None:
+        raise GatewayConfigError(
+            f"{where}: profile {name!r} needs a profiles folder (load the file, or pass one)"
+        )
+    path = profiles_dir / folder / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (profiles_dir / folder).glob("*.toml"))
+        raise GatewayConfigError(
+            f"{where}: unknown {folder[:-1]} profile {name!r}: there is no {path} "
+            f"(available: {', '.join(known) or 'none'})"
+        )
+    settings = load_profile(path).model_dump(exclude_unset=True)
+    if kind == "scanner_tcp" and "baudrate" in settings:
+        raise GatewayConfigError(f"{path}: sets baudrate, but {where} is a TCP scanner")
+    powers = settings.pop("antenna_tx_power_dbm", {})
+    merged = {**settings, **source}
+    if isinstance(settings.get("smoothing"), dict) and isinstance(source.get("smoothing"), dict):
+        merged["smoothing"] = {**settings["smoothing"], **source["smoothing"]}
+    if powers and isinstance(source.get("antennas"), list):
+        merged["antennas"] = [
+            {"tx_power_dbm": powers[a.get("antenna")], **a}
+            if isinstance(a, dict) and a.get("antenna") in powers
+            else a
+            for a in source["antennas"]
+        ]
+    return merged
+
+
+def resolve_profiles(
+    data: Mapping[str, Any], *, origin: str, profiles_dir: Path | None
+) -> Mapping[str, Any]:
+    """The config with each source's `profile` merged under the source's own keys."""
+    sources = data.get("sources")
+    if not isinstance(sources, list):
+        return data
+    resolved = [
+        _apply_profile(s, f"{origin}: sources[{i}]", profiles_dir)
+        if isinstance(s, dict) and "profile" in s
+        else s
+        for i, s in enumerate(sources)
+    ]
+    return {**data, "sources": resolved}
+
+
+def parse_gateway_config(
+    data: Mapping[str, Any], *, origin: str = "<config>", profiles_dir: Path | None = None
+) -> GatewayConfig:
     """Validate an already-parsed config; errors name `origin` and every bad key."""
+    data = resolve_profiles(data, origin=origin, profiles_dir=profiles_dir)
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as err:
         raise GatewayConfigError(f"{origin}: invalid gateway config:\n  {_explain(err)}") from None
 
 
-def load_gateway_config(path: str | Path) -> GatewayConfig:
-    """Read and validate one gateway's TOML file."""
+def load_gateway_config(path: str | Path, *, profiles_dir: Path | None = None) -> GatewayConfig:
+    """Read and validate one gateway's TOML file; profiles come from `profiles/` beside it."""
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise GatewayConfigError(f"{path}: cannot read gateway config: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise GatewayConfigError(f"{path}: not valid TOML: {err}") from None
-    return parse_gateway_config(data, origin=str(path))
+    data = _read_toml(path, "gateway config")
+    folder = path.parent / "profiles" if profiles_dir is None else profiles_dir
+    return parse_gateway_config(data, origin=str(path), profiles_dir=folder)

@@ -10,6 +10,11 @@ costs nothing that was appended. With `sync = "normal"` (the default) commits re
 operating system at once, so a SIGKILL of the agent costs nothing, and the WAL is fsynced by a
 checkpoint at least every `fsync_window_ms`: a power loss costs at most that window of events.
 
+Overflow is counted (`dropped`, `refused`) in the same file, in the transaction that drops
+or refuses: a gateway that lost events and restarted still reports it. Batches the broker
+refuses for good (edge_agent/publish_policy.py) move to the `quarantine` table: out of the
+queue, still on disk and counted, until `requeue_quarantined` after the cause is fixed.
+
 Only the thread that opened an outbox may use it (the agent's event loop).
 """
 
@@ -24,21 +29,10 @@ from typing import Literal
 
 from event_contract import KIND_OF_TYPE, Event
 
+from .outbox_sql import SCHEMA, Transaction, chunks
+
 Overflow = Literal["drop_oldest", "refuse_new"]
 SyncMode = Literal["normal", "full"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    device TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    appended_at REAL NOT NULL,
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
-CREATE TABLE IF NOT EXISTS seqs (device TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +70,7 @@ class Outbox:
         self.overflow: Overflow = overflow
         self.sync: SyncMode = sync
         self.fsync_window_s = fsync_window_ms / 1000
-        # Counted since open; `overflowed` is the alert: it stays True until read by the agent.
-        self.dropped = 0
-        self.refused = 0
+        # `overflowed` is the alert: it stays True until read by the agent.
         self.overflowed = False
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +78,13 @@ class Outbox:
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._seq: dict[str, int] = dict(self._db.execute("SELECT device, next_seq FROM seqs"))
+        # Counted over the file's life, not since open: they survive a restart.
+        saved = dict(self._db.execute("SELECT name, value FROM counters"))
+        self.dropped: int = saved.get("dropped", 0)
+        self.refused: int = saved.get("refused", 0)
+        self._quarantined: int = self._db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         self._dirty: set[str] = set()
         self._cursor: dict[str, int] = {}  # per kind: highest rowid peeked in this session
         self._peeked: set[int] = set()
@@ -131,7 +128,12 @@ class Outbox:
             "outbox_bytes": self._bytes,
             "outbox_dropped": self.dropped,
             "outbox_refused": self.refused,
+            "outbox_quarantined": self._quarantined,
         }
+
+    def quarantined(self) -> int:
+        """Events the broker refused for good, kept aside (see the module docstring)."""
+        return self._quarantined
 
     def append(self, events: Iterable[Event]) -> int:
         """Store events durably (see the module docstring); returns how many were kept."""
@@ -160,6 +162,8 @@ class Outbox:
             )
             self._depth += len(kept)
             self._bytes += sum(len(r[4]) for r in kept)
+            if self.overflowed:
+                self._save_counters()
             if self._dirty:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO seqs (device, next_seq) VALUES (?, ?)",
@@ -211,21 +215,69 @@ class Outbox:
 
     def ack(self, rowids: Sequence[int]) -> None:
         """Delete delivered rows (call only after the broker's PUBACK)."""
+        self._take_out(rowids, quarantine=None)
+
+    def quarantine(self, rowids: Sequence[int], *, reason: int) -> None:
+        """Move peeked rows the broker refused for good (PUBACK `reason`) out of the queue,
+        keeping them; at most `max_events` are kept, the oldest dropped first (counted)."""
+        self._take_out(rowids, quarantine=(reason, time.time()))
+
+    def _take_out(self, rowids: Sequence[int], *, quarantine: tuple[int, float] | None) -> None:
         if not rowids:
             return
         self._peeked.difference_update(rowids)
         with self._transaction():
-            for chunk in _chunks(list(rowids), 500):
-                marks = ",".join("?" * len(chunk))
-                where = f"WHERE id IN ({marks})"
+            for chunk in chunks(list(rowids), 500):
+                where = f"WHERE id IN ({','.join('?' * len(chunk))})"
                 count, size = self._db.execute(
                     f"SELECT count(*), coalesce(sum(length(body)), 0) FROM events {where}",  # noqa: S608
                     chunk,
                 ).fetchone()
+                if quarantine is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO quarantine SELECT id, kind, device, seq,"  # noqa: S608
+                        f" appended_at, body, ?, ? FROM events {where}",
+                        [*quarantine, *chunk],
+                    )
+                    self._quarantined += count
                 self._db.execute(f"DELETE FROM events {where}", chunk)  # noqa: S608
                 self._depth -= count
                 self._bytes -= size
+            excess = self._quarantined - (self.max_events or self._quarantined)
+            if excess > 0:
+                self._db.execute(
+                    "DELETE FROM quarantine WHERE id IN "
+                    "(SELECT id FROM quarantine ORDER BY id LIMIT ?)",
+                    (excess,),
+                )
+                self._quarantined -= excess
+                self.dropped += excess
+                self._save_counters()
         self._maybe_sync()
+
+    def requeue_quarantined(self) -> int:
+        """Put quarantined events back in the queue (after fixing the cause); how many."""
+        with self._transaction():
+            count, size = self._db.execute(
+                "SELECT count(*), coalesce(sum(length(body)), 0) FROM quarantine"
+            ).fetchone()
+            # New ids: they go to the back of the queue, behind what is waiting now.
+            self._db.execute(
+                "INSERT INTO events (kind, device, seq, appended_at, body)"
+                " SELECT kind, device, seq, appended_at, body FROM quarantine ORDER BY id"
+            )
+            self._db.execute("DELETE FROM quarantine")
+        self._depth += count
+        self._bytes += size
+        self._quarantined = 0
+        self._maybe_sync()
+        return count
+
+    def _save_counters(self) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
+            [("dropped", self.dropped), ("refused", self.refused)],
+        )
 
     def _fits(self, depth: int, size: int) -> bool:
         if self.max_events is not None and depth > self.max_events:
@@ -248,7 +300,7 @@ class Outbox:
                     "SELECT id, length(body) FROM events ORDER BY id LIMIT ?", (excess,)
                 ).fetchall()
             ids = [v[0] for v in victims]
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)  # noqa: S608
             self._peeked.difference_update(ids)
@@ -260,8 +312,8 @@ class Outbox:
             self.dropped += len(ids)
             self.overflowed = True
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
     def sync_due_in(self) -> float | None:
         """Seconds until unsynced commits must be fsynced (`sync_if_due`); None if none are."""
@@ -284,19 +336,3 @@ class Outbox:
             self._unsynced = True
             self._last_sync = min(self._last_sync, time.monotonic())
         self.sync_if_due()
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -8,6 +8,7 @@ from .gps import GpsSimConfig, GpsSimulator
 from .nmea_encode import SimFix, encode_epoch, encode_gga, encode_rmc
 from .routes import DEMO_ROUTE, RouteWalker
 from .scanner import ScannerSimConfig, ScannerSimulator, gs1_check_digit, make_sscc
+from .tag_population import ScenarioConfig, TagScenario
 
 __all__ = [
     "DEMO_ROUTE",
@@ -16,7 +17,9 @@ __all__ = [
     "RouteWalker",
     "ScannerSimConfig",
     "ScannerSimulator",
+    "ScenarioConfig",
     "SimFix",
+    "TagScenario",
     "encode_epoch",
     "encode_gga",
     "encode_rmc",

@@ -43,6 +43,7 @@ RESPONSES: dict[int, tuple[int, str]] = {
 }
 
 SUCCESS = 0
+M_PARAMETER_ERROR = 100
 M_UNSUPPORTED_MESSAGE = 109
 C1G2_PROTOCOL = 1  # AirProtocols: EPCglobal Class 1 Gen 2
 
@@ -201,3 +202,73 @@ def tag_report_data(tag: TagObservation) -> bytes:
 
 def ro_access_report(msg_id: int, tags: list[TagObservation]) -> bytes:
     return message(RO_ACCESS_REPORT, msg_id, b"".join(tag_report_data(t) for t in tags))
+
+
+# --- what a client asks for: the parts of ADD_ROSPEC (16.1.3) a test wants to check ---
+
+ADD_ROSPEC = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AntennaSettings:
+    """One AntennaConfiguration (16.2.6.6) of an ROSpec; None where the client left it out."""
+
+    antenna: int
+    tx_power_index: int | None = None  # into the capabilities' power table, from 1
+    session: int | None = None
+    tag_population: int | None = None
+    mode_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoSpec:
+    rospec_id: int
+    antennas: tuple[int, ...]  # the AISpec's AntennaIDs
+    settings: tuple[AntennaSettings, ...]
+
+
+def _params(data: bytes) -> list[tuple[int, bytes]]:
+    """The TLV parameters in `data` as (type, body); refuses TV ones (none occur here)."""
+    out, at = [], 0
+    while at + 4 <= len(data):
+        kind, length = struct.unpack_from("!HH", data, at)
+        if kind & 0x8000 or length < 4 or at + length > len(data):
+            raise ValueError(f"not a TLV parameter at byte {at}: type {kind}, length {length}")
+        out.append((kind & 0x3FF, data[at + 4 : at + length]))
+        at += length
+    return out
+
+
+def _antenna_settings(body: bytes) -> AntennaSettings:
+    (antenna,) = struct.unpack_from("!H", body)
+    found: dict[str, int] = {}
+    for kind, par in _params(body[2:]):
+        if kind == 224:  # RFTransmitter: HopTableId, ChannelIndex, TransmitPower
+            found["tx_power_index"] = struct.unpack_from("!HHH", par)[2]
+        elif kind == 330:  # C1G2InventoryCommand: a flags byte, then parameters
+            for inner, value in _params(par[1:]):
+                if inner == 335:  # C1G2RFControl: ModeIndex, Tari
+                    found["mode_index"] = struct.unpack_from("!H", value)[0]
+                elif inner == 336:  # C1G2SingulationControl: Session in the top 2 bits
+                    session, population = struct.unpack_from("!BH", value)
+                    found |= {"session": session >> 6, "tag_population": population}
+    return AntennaSettings(antenna, **found)
+
+
+def decode_add_rospec(body: bytes) -> RoSpec:
+    """ADD_ROSPEC's body (after the header): the antennas and their radio settings."""
+    ((kind, rospec),) = _params(body)
+    if kind != 177:
+        raise ValueError(f"ADD_ROSPEC carries parameter type {kind}, not ROSpec (177)")
+    (rospec_id,) = struct.unpack_from("!I", rospec)
+    antennas: tuple[int, ...] = ()
+    settings: list[AntennaSettings] = []
+    for kind, ai in _params(rospec[6:]):
+        if kind != 183:  # AISpec: AntennaCount, AntennaIDs, then parameters
+            continue
+        (count,) = struct.unpack_from("!H", ai)
+        antennas += struct.unpack_from(f"!{count}H", ai, 2)
+        for inner, spec in _params(ai[2 + 2 * count :]):
+            if inner == 186:  # InventoryParameterSpec: ID, ProtocolID, then parameters
+                settings += [_antenna_settings(p) for k, p in _params(spec[3:]) if k == 222]
+    return RoSpec(rospec_id, antennas, tuple(settings))

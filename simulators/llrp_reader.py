@@ -4,8 +4,11 @@ It behaves like a fixed reader as far as a client can tell: it greets with a
 READER_EVENT_NOTIFICATION (ConnectionAttemptEvent), refuses a second client the way readers
 do, answers capabilities with antennas, a transmit power table and an RF mode table,
 acknowledges config and ROSpec/AccessSpec messages, sends KEEPALIVEs if asked to, and sends
-RO_ACCESS_REPORTs (`report`) while a ROSpec is enabled or started. The bytes come from
-`llrp_messages`; this module only does the talking.
+RO_ACCESS_REPORTs (`report`) while a ROSpec is enabled or started. Given a `TagScenario`
+it plays it: while inventorying, every `report_interval_s` it reports what the scenario's
+tags did since the last report (the scenario's clock starts at the first inventory). It
+records the ROSpec it was given (`rospec`, `tx_power_dbm()`) so a test can check what
+reached the reader. The bytes come from `llrp_messages`; this module only does the talking.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +25,7 @@ from types import TracebackType
 from typing import Self
 
 from . import llrp_messages as m
+from .tag_population import Observation, TagScenario
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ class FakeLlrpReader:
         capabilities: m.Capabilities | None = None,
         keepalive_s: float | None = None,
         clock_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+        scenario: TagScenario | None = None,
+        report_interval_s: float = 0.1,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -52,6 +59,11 @@ class FakeLlrpReader:
         self._ids = itertools.count(1)
         self._inventorying = asyncio.Event()
         self._handlers: set[asyncio.Task[None]] = set()
+        self.scenario = scenario
+        self.report_interval_s = report_interval_s
+        self.rospec: m.RoSpec | None = None  # the last ROSpec a client added
+        self._scenario_start: tuple[float, int] | None = None  # (monotonic s, UTC us)
+        self._player: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -68,6 +80,8 @@ class FakeLlrpReader:
 
     async def close(self) -> None:
         self.drop_client()
+        if self._player is not None:
+            self._player.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -103,6 +117,53 @@ class FakeLlrpReader:
         self.stats["tags_reported"] += len(tags)
         return True
 
+    def tx_power_dbm(self) -> dict[int, float]:
+        """The transmit power the client set per antenna, looked up in the power table."""
+        table = self.capabilities.tx_power_dbm
+        return {
+            a.antenna: table[a.tx_power_index - 1]
+            for a in (self.rospec.settings if self.rospec else ())
+            if a.tx_power_index is not None and 1 <= a.tx_power_index <= len(table)
+        }
+
+    def scenario_time(self) -> float:
+        """Seconds into the scenario (0 until the first inventory starts it)."""
+        if self._scenario_start is None:
+            return 0.0
+        return time.monotonic() - self._scenario_start[0]
+
+    def _observation(self, line: Observation) -> m.TagObservation:
+        assert self._scenario_start is not None
+        utc_us = self._scenario_start[1]
+        return m.TagObservation(
+            bytes.fromhex(line.epc),
+            line.antenna,
+            line.peak_rssi_dbm,
+            utc_us + round(line.first_seen_s * 1e6),
+            utc_us + round(line.last_seen_s * 1e6),
+            line.seen_count,
+        )
+
+    async def _play(self, scenario: TagScenario) -> None:
+        if self._scenario_start is None:
+            self._scenario_start = (time.monotonic(), self.clock_us())
+        since = self.scenario_time()
+        while self.inventorying:
+            await asyncio.sleep(self.report_interval_s)
+            now = self.scenario_time()
+            lines = scenario.report(since, now)
+            since = now
+            if lines:
+                self.report([self._observation(line) for line in lines])
+
+    def _inventory(self, running: bool) -> None:
+        if not running:
+            self._inventorying.clear()
+            return
+        self._inventorying.set()
+        if self.scenario is not None and (self._player is None or self._player.done()):
+            self._player = asyncio.create_task(self._play(self.scenario))
+
     def drop_client(self) -> None:
         """Cut the connection, like a cable pull or a reader reboot."""
         if self._client is not None:
@@ -111,7 +172,7 @@ class FakeLlrpReader:
 
     def _forget_client(self) -> None:
         self._client = None
-        self._inventorying.clear()
+        self._inventory(False)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -163,10 +224,18 @@ class FakeLlrpReader:
         elif kind in m.RESPONSES:
             response, name = m.RESPONSES[kind]
             self.stats[name] += 1
+            if kind == m.ADD_ROSPEC:
+                try:
+                    self.rospec = m.decode_add_rospec(body)
+                except (ValueError, struct.error) as err:
+                    writer.write(
+                        m.status_response(response, header.msg_id, m.M_PARAMETER_ERROR, str(err))
+                    )
+                    return True
             if name in _STARTS:
-                self._inventorying.set()
+                self._inventory(True)
             elif name in _STOPS:
-                self._inventorying.clear()
+                self._inventory(False)
             writer.write(m.status_response(response, header.msg_id))
             return kind != m.CLOSE_CONNECTION
         else:

@@ -1,4 +1,4 @@
-"""Write NMEA 0183 RMC and GGA sentences, as a GNSS receiver would. Pure: no I/O, no clock.
+"""Write NMEA 0183 RMC, GGA and GLL sentences, as a GNSS receiver would. Pure: no I/O, no clock.
 
 Coordinates are written with six decimals of minutes (about 2 mm), finer than real
 receivers, so that encode-then-parse round trips hold to 1e-6 degrees.
@@ -83,6 +83,15 @@ def encode_gga(fix: SimFix, talker: str = "GP") -> str:
         f"{talker}GGA,{_hhmmss(fix.time)},{lat},{ns},{lon},{ew},{fix.fix_quality},"
         f"{fix.satellites:02d},{fix.hdop:.2f},{fix.altitude_m:.1f},M,47.0,M,,"
     )
+
+
+def encode_gll(fix: SimFix, talker: str = "GP") -> str:
+    """GLL, NMEA 2.3 layout: position, time, status and mode indicator."""
+    if fix.fix_quality == 0 or not fix.valid:
+        return sentence(f"{talker}GLL,,,,,{_hhmmss(fix.time)},V,N")
+    lat, ns = format_lat(fix.lat)
+    lon, ew = format_lon(fix.lon)
+    return sentence(f"{talker}GLL,{lat},{ns},{lon},{ew},{_hhmmss(fix.time)},A,A")
 
 
 def encode_epoch(fix: SimFix, talker: str = "GP") -> list[str]:

@@ -63,12 +63,30 @@ def test_user_add_creates_a_user_who_can_log_in_and_refuses_short_passwords(
 
 def test_check_config_accepts_the_shipped_files_and_names_a_typo(tmp_path: Path) -> None:
     shipped = sorted(str(p) for p in CONFIGS.glob("*.toml"))
-    assert tracklane("edge", "check-config", *shipped).returncode == 0
+    profiles = sorted(str(p) for p in CONFIGS.glob("profiles/*/*.toml"))
+    result = tracklane("edge", "check-config", *shipped, *profiles)
+    assert result.returncode == 0, result.stderr
+    assert "example-dock-rfid.toml (profiles: dock-door-standard)" in result.stdout
+    assert "dock-door-standard.toml (reader profile)" in result.stdout
     typo = tmp_path / "typo.toml"
     typo.write_text((CONFIGS / "demo-dock-a.toml").read_text().replace("[publish]", "[pubish]"))
     result = tracklane("edge", "check-config", str(typo))
     assert result.returncode == 1
     assert "pubish" in result.stderr
+
+
+def test_check_config_resolves_profiles_and_names_a_missing_one(tmp_path: Path) -> None:
+    text = (CONFIGS / "example-dock-rfid.toml").read_text()
+    gateway = tmp_path / "dock.toml"
+    gateway.write_text(text.replace('"dock-door-standard"', '"dock-door-standrd"'))
+    profiles = str(CONFIGS / "profiles")
+    result = tracklane("edge", "check-config", str(gateway), "--profiles-dir", profiles)
+    assert result.returncode == 1
+    assert "unknown reader profile 'dock-door-standrd'" in result.stderr
+    assert "dock-door-standard" in result.stderr  # among those available
+    gateway.write_text(text)
+    result = tracklane("edge", "check-config", str(gateway))  # no profiles/ beside it
+    assert result.returncode == 1 and "there is no" in result.stderr
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """docs/asyncapi.yaml and docs/event-contract.md against `event_contract`, the truth.
 
-Every example payload in the AsyncAPI document must decode with no reject; its JSON Schemas
-must name the same fields, the same required fields and the same types and ranges as the
-pydantic models; the reject reasons the Markdown lists must be the ones `decode` gives.
+Every example payload in the AsyncAPI document must decode with no reject (a verdict: validate
+as `Verdict`; a gateway state: be what edge_agent/health.py builds); its JSON Schemas must
+name the same fields, the same required fields and the same types and ranges as the pydantic
+models; the reject reasons and verdict kinds the Markdown lists must be the ones the code has.
 A change to the contract that the documents do not follow fails here.
 """
 
@@ -13,29 +14,44 @@ import re
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from edge_agent import EdgeAgent
+from edge_agent.feedback import UNKNOWN_KIND_SHOWN_AS, parse_verdict
+from edge_agent.health import (
+    HEALTH_SCHEMA_VERSION,
+    DeviceHealth,
+    GatewayState,
+    Snapshot,
+    state_payload,
+)
 from event_contract import (
     EVENT_KINDS,
     KIND_OF_TYPE,
     MAX_EVENTS_PER_BATCH,
     SCHEMA_VERSION,
     Batch,
+    DeviceState,
     DeviceStatus,
     PositionEvent,
     ReadPoint,
     ScanEvent,
+    Verdict,
+    VerdictKind,
     decode,
     event_topic,
     feedback_topic,
+    gateway_state_topic,
 )
 from event_contract.batch import DEFAULT_MAX_FUTURE
-from event_contract.topics import ROOT, TYPE_OF_KIND
+from event_contract.topics import ROOT, STATE_ROOT, TYPE_OF_KIND
+from mqtt_client import BrokerAddress
+from tests.test_gateway_health import scanner_gateway
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ASYNCAPI = yaml.safe_load((DOCS / "asyncapi.yaml").read_text(encoding="utf-8"))
@@ -54,15 +70,28 @@ MODEL_OF_SCHEMA: dict[str, type[BaseModel]] = {
     "PositionEvent": PositionEvent,
     "DeviceStatus": DeviceStatus,
     "ReadPoint": ReadPoint,
+    "Verdict": Verdict,
 }
 
 # Rules the models enforce in validators, which pydantic's JSON schema does not show. The
 # document spells them out; test_validator_rules_hold shows that `decode` enforces each.
 OFFSET_PATTERN = "([Zz]|[+-][0-9]{2}:?[0-9]{2})$"  # AwareDatetime: an offset is required
 NUL_FREE = "^[^\\x00]*$"  # events.Text: PostgreSQL text cannot hold NUL
-TEXT_FIELDS = {("ScanEvent", "code"), ("ScanEvent", "symbology"), ("DeviceStatus", "detail")}
+TEXT_FIELDS = {
+    ("ScanEvent", "code"),
+    ("ScanEvent", "symbology"),
+    ("DeviceStatus", "detail"),
+    *(("Verdict", f) for f in ("message", "code", "order_ref", "package_ref")),
+}
 # The discriminator has a default in each model but `decode` needs it in every event.
 EXTRA_REQUIRED_IN_EVENTS = {"type"}
+# Verdict.schema_version defaults to 1 and decided_at to the time the gateway parses it (not
+# when the verdict was made), so the document tells the server to always send both.
+EXTRA_REQUIRED_IN_VERDICT = {"schema_version", "decided_at"}
+EXTRA_REQUIRED: dict[str, set[str]] = {
+    **{name: EXTRA_REQUIRED_IN_EVENTS for name in EVENT_SCHEMA_OF_KIND.values()},
+    "Verdict": EXTRA_REQUIRED_IN_VERDICT,
+}
 # Batch.schema_version defaults to 1, yet a batch without it that holds one bad event is
 # rejected whole as "unknown schema_version None" (see the Markdown's known gaps), so the
 # document tells gateways to always send it.
@@ -169,11 +198,11 @@ def _without_defaults_of(shape: dict[str, Any], required: set[str]) -> dict[str,
 
 # -- the schemas ---------------------------------------------------------------------------
 @pytest.mark.parametrize("schema_name", sorted(MODEL_OF_SCHEMA))
-def test_event_schema_names_the_models_fields(schema_name: str) -> None:
+def test_schema_names_the_models_fields(schema_name: str) -> None:
     model = MODEL_OF_SCHEMA[schema_name]
     doc = SCHEMAS[schema_name]
     model_required = {n for n, f in model.model_fields.items() if f.is_required()}
-    extra = EXTRA_REQUIRED_IN_EVENTS if schema_name != "ReadPoint" else set()
+    extra = EXTRA_REQUIRED.get(schema_name, set())
 
     assert set(doc["properties"]) == set(model.model_fields)
     assert set(doc["required"]) == model_required | extra
@@ -181,7 +210,7 @@ def test_event_schema_names_the_models_fields(schema_name: str) -> None:
 
 
 @pytest.mark.parametrize("schema_name", sorted(MODEL_OF_SCHEMA))
-def test_event_schema_has_the_models_types_and_ranges(schema_name: str) -> None:
+def test_schema_has_the_models_types_and_ranges(schema_name: str) -> None:
     doc = _doc_shape(schema_name)
     model = _model_shape(MODEL_OF_SCHEMA[schema_name], schema_name)
     model["required"] = doc["required"]  # compared on their own above
@@ -224,26 +253,39 @@ def test_event_union_is_discriminated_by_type() -> None:
 # -- topics and operations -----------------------------------------------------------------
 def test_channels_are_the_topics() -> None:
     channels = ASYNCAPI["channels"]
-    assert set(channels) == {*EVENT_KINDS, "feedback"}
+    assert set(channels) == {*EVENT_KINDS, "feedback", "gatewayState"}
+    for name, channel in channels.items():
+        assert set(channel["parameters"]) == {"site", "gateway"}, name
     for kind in EVENT_KINDS:
         assert channels[kind]["address"] == f"{ROOT}/{{site}}/{{gateway}}/{kind}"
-        assert set(channels[kind]["parameters"]) == {"site", "gateway"}
     assert channels["feedback"]["address"] == feedback_topic("{site}", "{gateway}")
+    state = channels["gatewayState"]["address"]
+    assert state == f"{STATE_ROOT}/{{site}}/{{gateway}}"
+    assert state.format(site="wh1", gateway="dock-a") == gateway_state_topic("wh1", "dock-a")
+    assert channels["feedback"]["messages"] == {
+        "verdict": {"$ref": "#/components/messages/Verdict"}
+    }
+    assert channels["gatewayState"]["messages"] == {
+        "gatewayState": {"$ref": "#/components/messages/GatewayState"}
+    }
 
     for server in ASYNCAPI["servers"].values():
         assert server["protocolVersion"] == "5"
 
 
-def test_gateways_send_and_ingest_receives_at_qos_1() -> None:
+# Published retained: only the gateway's state (health.py: publish_retained and the will).
+RETAINED_CHANNELS = {"gatewayState"}
+
+
+def test_every_channel_is_sent_and_received_at_qos_1() -> None:
     actions: dict[str, set[str]] = defaultdict(set)
     for operation in ASYNCAPI["operations"].values():
         channel = operation["channel"]["$ref"].rsplit("/", 1)[1]
-        assert channel != "feedback", "feedback is reserved: no operations yet"
         assert operation["bindings"]["mqtt"]["qos"] == 1
         if operation["action"] == "send":
-            assert operation["bindings"]["mqtt"]["retain"] is False
+            assert operation["bindings"]["mqtt"]["retain"] is (channel in RETAINED_CHANNELS)
         actions[channel].add(operation["action"])
-    assert actions == {kind: {"send", "receive"} for kind in EVENT_KINDS}
+    assert actions == {name: {"send", "receive"} for name in ASYNCAPI["channels"]}
 
 
 # -- the examples --------------------------------------------------------------------------
@@ -286,6 +328,183 @@ def test_examples_show_every_field(kind: str) -> None:
     shown = {f for ex in message["examples"] for e in ex["payload"]["events"] for f in e}
     model = MODEL_OF_SCHEMA[EVENT_SCHEMA_OF_KIND[kind]]
     assert shown == set(model.model_fields)
+
+
+# -- feedback: verdicts to the dock ---------------------------------------------------------
+VERDICT_EXAMPLES = ASYNCAPI["components"]["messages"]["Verdict"]["examples"]
+VERDICT_KINDS = [kind.value for kind in VerdictKind]
+
+
+def _markdown_section(heading: str) -> str:
+    """The Markdown from `heading` (a whole line) to the next heading of any level."""
+    start = CONTRACT_MD.index(f"\n{heading}\n") + len(heading) + 2
+    end = re.compile(r"^#{1,6} ", re.M).search(CONTRACT_MD, start)
+    return CONTRACT_MD[start : end.start() if end else len(CONTRACT_MD)]
+
+
+def _markdown_json(heading: str) -> list[Any]:
+    """The JSON code blocks in one section of the Markdown, parsed."""
+    blocks = re.findall(r"```json\n(.*?)```", _markdown_section(heading), re.S)
+    return [json.loads(block) for block in blocks]
+
+
+@pytest.mark.parametrize(
+    "payload", [pytest.param(e["payload"], id=e["name"]) for e in VERDICT_EXAMPLES]
+)
+def test_verdict_example_validates(payload: dict[str, Any]) -> None:
+    verdict = Verdict.model_validate(payload)
+    # What the gateway does with the bytes: JSON mode, as strict as the wire.
+    assert Verdict.model_validate_json(json.dumps(payload)) == verdict
+    assert set(payload) >= set(SCHEMAS["Verdict"]["required"])
+    assert verdict.origin == "server"  # the only origin on the topic
+    if verdict.event_id is not None:
+        assert verdict.event_id.version == 7
+
+
+def test_verdict_examples_show_every_field() -> None:
+    shown = {field for example in VERDICT_EXAMPLES for field in example["payload"]}
+    assert shown == set(Verdict.model_fields)
+
+
+def test_verdict_kinds_are_the_codes() -> None:
+    """A kind added to VerdictKind fails here until both documents describe it."""
+    assert SCHEMAS["VerdictKind"]["enum"] == VERDICT_KINDS
+    assert SCHEMAS["Verdict"]["properties"]["verdict"] == {
+        "$ref": "#/components/schemas/VerdictKind"
+    }
+    table = _markdown_section("### Verdict kinds")
+    listed = re.findall(r"^\| `([a-z_]+)` \|", table, re.M)
+    assert listed == VERDICT_KINDS, "every kind, in the code's order, with what the dock does"
+
+
+def test_markdown_verdict_example_validates() -> None:
+    (example,) = _markdown_json("## Feedback: verdicts to the dock")
+    verdict = Verdict.model_validate_json(json.dumps(example))
+    assert example == VERDICT_EXAMPLES[0]["payload"]  # the same example in both documents
+    assert set(_markdown_table_fields("## Feedback: verdicts to the dock")) == set(
+        Verdict.model_fields
+    )
+    assert not verdict.ok
+
+
+def _markdown_table_fields(heading: str) -> list[str]:
+    return re.findall(r"^\| `([a-z_]+)` \|", _markdown_section(heading), re.M)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param({"message": "a\x00b"}, id="nul-message"),
+        pytest.param({"order_ref": "SO\x00"}, id="nul-order-ref"),
+        pytest.param({"decided_at": "2025-06-02T09:14:03.910"}, id="no-offset"),
+    ],
+)
+def test_verdict_validator_rules_hold(payload: dict[str, Any]) -> None:
+    good = VERDICT_EXAMPLES[0]["payload"]
+    Verdict.model_validate_json(json.dumps(good))
+    with pytest.raises(ValidationError):
+        Verdict.model_validate_json(json.dumps({**good, **payload}))
+
+
+def test_markdown_states_that_unknown_verdict_kinds_are_refusals() -> None:
+    section = _markdown_section("### Verdicts the gateway does not know")
+    assert "**Unknown verdict kinds are refusals.**" in section
+    assert f"`{UNKNOWN_KIND_SHOWN_AS.value}`" in section
+    assert "`feedback_unknown_kind`" in section and "`feedback_malformed`" in section
+    assert "Unknown verdict kinds are refusals" in ASYNCAPI["channels"]["feedback"]["description"]
+
+    newer = {**VERDICT_EXAMPLES[1]["payload"], "verdict": "hold_for_inspection"}
+    verdict, unknown = parse_verdict(json.dumps(newer).encode())
+    assert unknown == "hold_for_inspection" and not verdict.ok
+    assert verdict.message.startswith("hold_for_inspection: ")
+
+
+# -- the gateway's retained state ------------------------------------------------------------
+STATE_EXAMPLES = ASYNCAPI["components"]["messages"]["GatewayState"]["examples"]
+
+
+def _state_built_like(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload edge_agent/health.py builds from the example's own values."""
+
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value is not None else None
+
+    snapshot = None
+    if "counters" in payload or "devices" in payload:
+        devices = {
+            name: DeviceHealth(
+                state=d["state"],
+                detail=d["detail"],
+                events_read=d["events_read"],
+                last_read=when(d["last_read"]),
+            )
+            for name, d in payload["devices"].items()
+        }
+        snapshot = Snapshot(counters=payload["counters"], devices=devices)
+    body = state_payload(
+        site=payload["site"],
+        gateway=payload["gateway"],
+        state=payload["state"],
+        reason=payload["reason"],
+        at=when(payload.get("at")),
+        snapshot=snapshot,
+    )
+    return json.loads(body)
+
+
+def _state_examples() -> list[Any]:
+    out = [pytest.param(e["payload"], id=e["name"]) for e in STATE_EXAMPLES]
+    md = _markdown_json("## Gateway state")
+    out += [pytest.param(p, id=f"markdown-{i}") for i, p in enumerate(md)]
+    return out
+
+
+@pytest.mark.parametrize("payload", _state_examples())
+def test_state_example_is_what_the_gateway_builds(payload: dict[str, Any]) -> None:
+    assert _state_built_like(payload) == payload
+    assert set(payload) <= set(SCHEMAS["GatewayState"]["properties"])
+    assert set(payload) >= set(SCHEMAS["GatewayState"]["required"])
+
+
+def test_state_examples_are_the_gateways_will_and_status() -> None:
+    online, will = (e["payload"] for e in STATE_EXAMPLES)
+    assert will in _markdown_json("## Gateway state")
+    assert online in _markdown_json("## Gateway state")
+
+    # A real gateway (wh1/dock-a), not running: its will, and the counters it reports. So a
+    # new counter is documented (in the example and in the prose) or this fails.
+    agent = EdgeAgent(scanner_gateway("dock-a", 5000), BrokerAddress("127.0.0.1", 1))
+    try:
+        assert json.loads(agent.health.will()) == will
+        status = json.loads(agent.health.payload("online", "periodic"))
+    finally:
+        agent.outbox.close()
+    assert list(online["counters"]) == list(status["counters"])
+    assert set(online) == set(status) == set(SCHEMAS["GatewayState"]["properties"])
+    device = next(iter(status["devices"].values()))
+    for shown in online["devices"].values():
+        assert list(shown) == list(device)
+    prose = _markdown_section("## Gateway state")
+    for counter in status["counters"]:
+        assert f"`{counter}`" in prose, counter
+
+
+def test_state_schema_is_what_health_py_builds() -> None:
+    doc = SCHEMAS["GatewayState"]
+    will = next(e["payload"] for e in STATE_EXAMPLES if e["payload"]["state"] == "offline")
+    assert set(doc["required"]) == set(will)  # the will has only what is always there
+    assert doc["properties"]["schema_version"]["const"] == HEALTH_SCHEMA_VERSION
+    assert doc["properties"]["state"]["enum"] == list(get_args(GatewayState))
+    assert doc["properties"]["devices"]["additionalProperties"] == {
+        "$ref": "#/components/schemas/DeviceHealth"
+    }
+    device = SCHEMAS["DeviceHealth"]
+    assert (
+        set(device["properties"])
+        == set(device["required"])
+        == set(DeviceHealth.__dataclass_fields__)
+    )
+    assert device["properties"]["state"]["enum"] == [s.value for s in DeviceState] + [None]
 
 
 # -- rules the document adds to pydantic's schema, shown to hold in `decode` ----------------

@@ -418,8 +418,8 @@ def test_a_restarted_publisher_sends_the_backlog_first_in_device_order(
         )
         await publisher.start()
         # The (small) client-side paho mid counter is pushed near its wrap at 65,535.
-        assert publisher._client is not None
-        publisher._client._last_mid = 65_530
+        assert publisher.client is not None
+        publisher.client._last_mid = 65_530
         # The backlog is overdue: it goes out at once, long before the 5 s linger.
         async with asyncio.timeout(3):
             await all_acked.wait()

@@ -30,26 +30,33 @@ from ingest_service.storage.mode import StorageMode
 from mqtt_client import BrokerAddress
 from simulators import GpsSimConfig, GpsSimulator, ScannerSimConfig, ScannerSimulator
 from tests.mqtt_helpers import wait_until
+from tracklane.demo_devices import DemoDevices, pointed_at
 from tracklane.embedded.broker import free_port
 
 CONFIGS = Path(__file__).resolve().parent.parent / "firmware_configs"
+SCANNERS = {"dock-a": "scanner-1", "dock-b": "dock-b-reader"}  # gateway -> its scanning device
 
 
 async def run_gateways(broker: BrokerAddress, seconds: float) -> list:
+    """The demo's three gateways: GPS over TCP, a scanner on a serial pty, an LLRP reader."""
     published: list = []
     gps_config = GpsSimConfig(rate_hz=10, speed_mps=15, noise_m=1.0)
     async with (
         GpsSimulator(gps_config) as gps,
-        ScannerSimulator(ScannerSimConfig(rate_hz=10)) as sc,
+        ScannerSimulator(ScannerSimConfig(rate_hz=10, pty=True)) as sc,
+        DemoDevices() as devices,
     ):
         truck = load_gateway_config(CONFIGS / "demo-truck-1.toml").with_endpoints(
             {"truck-1-gps": (gps.host, gps.port)}
         )
-        dock = load_gateway_config(CONFIGS / "demo-dock-a.toml").with_endpoints(
-            {"scanner-1": (sc.host, sc.port)}
-        )
+        dock_a = load_gateway_config(CONFIGS / "demo-dock-a.toml")
+        serial = pointed_at(dock_a.source("scanner-1"), "dock-a", port_url=sc.pty_path)
+        dock_a = dock_a.model_copy(update={"sources": [serial]})
+        dock_b = await devices.attach(load_gateway_config(CONFIGS / "demo-dock-b.toml"))
         stop = asyncio.Event()
-        agents = [EdgeAgent(c, broker, on_published=published.extend) for c in (truck, dock)]
+        agents = [
+            EdgeAgent(c, broker, on_published=published.extend) for c in (truck, dock_a, dock_b)
+        ]
         tasks = [asyncio.create_task(a.run(stop)) for a in agents]
         await asyncio.sleep(seconds)
         stop.set()
@@ -71,7 +78,10 @@ def test_devices_to_api_every_event_stored_exactly_once(
         wait_until(lambda: consumer.stats.connected, what="ingest to connect")
         published = asyncio.run(run_gateways(mqtt_broker, seconds=4))
         by_type = {t: [e for e in published if e.type == t] for t in ("position", "scan")}
-        assert len(by_type["position"]) >= 20 and len(by_type["scan"]) >= 20
+        scans = {g: [e for e in by_type["scan"] if e.device == d] for g, d in SCANNERS.items()}
+        assert len(by_type["position"]) >= 20 and len(scans["dock-a"]) >= 20
+        assert scans["dock-b"], "the RFID reader's pallets became scans"
+        assert {e.symbology for e in scans["dock-b"]} <= {"sscc-96", "sgtin-96"}
 
         ids = [e.event_id for e in published]
         query = (
@@ -105,13 +115,16 @@ def test_devices_to_api_every_event_stored_exactly_once(
         ).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
         fixes = client.get("/api/v1/positions", params={"device": "truck-1-gps"}).json()["items"]
-        scans = client.get("/api/v1/scans", params={"gateway": "dock-a"}).json()["items"]
+        stored_scans = {
+            g: client.get("/api/v1/scans", params={"gateway": g}).json()["items"] for g in SCANNERS
+        }
     assert sorted(f["event_id"] for f in fixes) == sorted(
         str(e.event_id) for e in by_type["position"]
     )
-    assert [s["code"] for s in sorted(scans, key=lambda s: s["seq"])] == [
-        e.code for e in sorted(by_type["scan"], key=lambda e: e.seq)
-    ]
+    for gateway, items in stored_scans.items():
+        assert [s["code"] for s in sorted(items, key=lambda s: s["seq"])] == [
+            e.code for e in sorted(scans[gateway], key=lambda e: e.seq)
+        ], gateway
 
 
 @pytest.mark.slow
@@ -128,3 +141,12 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert summary["lost"] == 0
     assert summary["events_stored"] == summary["events_published"] > 0
     assert summary["quarantined"] >= 1, "the demo's malformed message is caught"
+    kinds = summary["events_by_kind"]
+    assert kinds["rfid_scans"] > 0 and kinds["serial_scans"] > 0 and kinds["positions"] > 0
+    # The private broker admitted each gateway as its own provisioned user.
+    users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
+    for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1"):
+        assert f"\n{user}:$7$" in f"\n{users}"
+    assert (
+        "allow_anonymous false" in (tmp_path / "data" / "mosquitto" / "mosquitto.conf").read_text()
+    )

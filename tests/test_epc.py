@@ -8,7 +8,7 @@ from epcpy.epc_schemes.sgtin import SGTINFilterValue
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.sources.epc import DecodedEpc, UnknownEpc, decode_epc
+from identifiers.epc import DecodedEpc, UnknownEpc, decode_epc
 
 # (hex, scheme, pure identity URI, key type, GS1 key, serial, filter): the TDS examples for
 # company prefix 0614141 (TDS 1.x section 14.5 and appendix E), as epcpy decodes them.

@@ -152,7 +152,7 @@ def test_retained_status_then_will_on_a_dead_connection_then_goodbye(
                 # and once paho has reconnected the agent says it is online again.
                 watcher = await asyncio.to_thread(Subscriber, mqtt_broker, topic)
                 try:
-                    client = agent.publisher._client
+                    client = agent.publisher.client
                     assert client is not None
                     client.socket().shutdown(socket.SHUT_RDWR)
                     will = await wait_for_state(

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.sources.gs1 import GS, Accepted, Rejected, check_code
 from edge_agent.sources.scanner import parse_scan_line
+from identifiers.gs1 import GS, Accepted, Rejected, check_code
 from simulators.scanner import gs1_check_digit
 
 # Scanner lines as a scanner sends them (AIM identifier first), with the GS1 examples from

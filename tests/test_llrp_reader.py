@@ -96,6 +96,38 @@ def test_an_epc_that_is_not_96_bits_is_refused():
         m.TagObservation(EPC[:8], 1, -50, 0, 0)
 
 
+# ADD_ROSPEC as sllurp encodes it: antennas 1 and 3, power indices 5 and 81, session 2,
+# tag population 16, RF mode 1002 (LLRPROSpec with tag_content_selector={}).
+ADD_ROSPEC = _hex(
+    "0414000000a200000007",  # ver 1, type 20 (ADD_ROSPEC); 162 bytes; id 7
+    "00b10098", "00000001", "0000",  # ROSpec: id 1, priority 0, state Disabled
+    "00b20012", "00b3000501", "00b600090000000000",  # ROBoundarySpec: start now, no stop
+    "00b7006a", "0002", "0001", "0003",  # AISpec: antennas 1, 3
+    "00b80009", "0000000000",  # AISpecStopTrigger: null
+    "00ba0057", "0001", "01",  # InventoryParameterSpec 1, EPCglobal C1G2
+    "00de0028", "0001",  # AntennaConfiguration: antenna 1
+    "00e0000a", "0001", "0001", "0005",  # RFTransmitter: hop table 1, channel 1, power 5
+    "014a0018", "00",  # C1G2InventoryCommand, not state-aware
+    "014f0008", "03ea", "0000",  # C1G2RFControl: mode 1002, Tari 0
+    "0150000b", "80", "0010", "00000000",  # C1G2SingulationControl: session 2, population 16
+    "00de0028", "0003",  # AntennaConfiguration: antenna 3
+    "00e0000a", "0001", "0001", "0051",  # RFTransmitter: power index 81
+    "014a0018", "00", "014f0008", "03ea", "0000", "0150000b", "80", "0010", "00000000",
+    "00ed0012", "01", "0000", "00ee000b", "9580", "015c000500",  # ROReportSpec
+)  # fmt: skip
+
+
+def test_add_rospec_is_decoded_into_per_antenna_settings():
+    spec = m.decode_add_rospec(ADD_ROSPEC[m.HEADER.size :])
+    assert (spec.rospec_id, spec.antennas) == (1, (1, 3))
+    assert spec.settings == (
+        m.AntennaSettings(1, tx_power_index=5, session=2, tag_population=16, mode_index=1002),
+        m.AntennaSettings(3, tx_power_index=81, session=2, tag_population=16, mode_index=1002),
+    )
+    with pytest.raises(ValueError, match="not a TLV parameter"):
+        m.decode_add_rospec(ADD_ROSPEC[m.HEADER.size : -3])
+
+
 def _config(antennas: list[int]) -> LLRPReaderConfig:
     return LLRPReaderConfig(
         {
@@ -321,3 +353,32 @@ def test_rfid_source_reports_a_reader_that_is_not_there():
     (state, detail), *_ = asyncio.run(scenario())
     assert state is DeviceState.OFFLINE
     assert "RFID reader dock-reader-1 at 127.0.0.1" in detail and "cannot connect" in detail
+
+
+def test_a_power_below_the_readers_range_is_reported_not_silently_maxed():
+    """sllurp turns a wish below the power table into index 0, i.e. full power: say so."""
+
+    async def scenario():
+        states: list[tuple[DeviceState, str]] = []
+        async with FakeLlrpReader() as fake:  # its power table: 10 to 30 dBm
+            antennas = [
+                {"antenna": 1, "read_point": {"door": "door-1"}, "tx_power_dbm": 5.0},
+                {"antenna": 2, "read_point": {"door": "door-2"}},
+            ]
+            config = _source_config(port=fake.port, antennas=antennas, tx_power_dbm=20.0)
+            source = RfidLlrpSource(config, _context(states))
+            task = asyncio.create_task(anext(aiter(source)))
+            for _ in range(200):
+                if states:
+                    break
+                await asyncio.sleep(0.02)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return states, fake.tx_power_dbm()
+
+    states, powers = asyncio.run(scenario())
+    assert powers == {1: 30.0, 2: 20.0}  # what sllurp really asked the reader for
+    (state, detail), *_ = states
+    assert state is DeviceState.DEGRADED
+    assert "antenna 1: 5 dBm is below the reader's lowest level 10 dBm" in detail

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import os
+import select
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.config import NmeaTcpSourceConfig
-from edge_agent.sources import Backoff, SourceContext
+from edge_agent.sources import Backoff, LineFramer, SourceContext
 from edge_agent.sources.nmea import (
     BAD_CHECKSUM,
     FUTURE,
@@ -21,6 +25,7 @@ from edge_agent.sources.nmea import (
     KNOT_MPS,
     NO_DATE,
     NO_FIX,
+    NO_POSITION,
     UNPARSEABLE,
     WEEK_ROLLOVER,
     WEEK_ROLLOVER_CORRECTED,
@@ -30,9 +35,17 @@ from edge_agent.sources.nmea import (
     NmeaTcpSource,
     position_event,
 )
+from edge_agent.sources.nmea_parser import MAX_UNDATED_EPOCHS
 from event_contract import DeviceState, PositionEvent
 from simulators.gps import GpsSimConfig, GpsSimulator
-from simulators.nmea_encode import SimFix, encode_epoch, encode_gga, encode_rmc, sentence
+from simulators.nmea_encode import (
+    SimFix,
+    encode_epoch,
+    encode_gga,
+    encode_gll,
+    encode_rmc,
+    sentence,
+)
 
 # Recorded from receivers (as published in their users' code and docs), one epoch each.
 # A multi-GNSS receiver in NMEA 4.10 layout: RMC ends with nav status V, course empty.
@@ -44,6 +57,12 @@ UBLOX_VOID_RMC = "$GNRMC,023240.00,V,,,,,,,221023,,,N,V*1E"
 GN_GGA = "$GNGGA,064607.000,4546.2282,N,00311.6590,E,1,05,2.6,412.0,M,0.0,M,,*77"
 GN_RMC = "$GNRMC,064607.000,A,4546.2282,N,00311.6590,E,0.76,0.00,230619,,,A*7D"
 GPS_GSV = "$GPGSV,2,2,07,12,32,18,25,26,7,220,,23,1,340,*76"
+
+# A u-blox NEO-M8N (gpsd's neo-m8n.log): a GLL-only epoch, then the next epoch's RMC.
+NEO_GLL = "$GNGLL,4404.14066,N,12118.85481,W,171925.00,A,A*66"
+NEO_RMC = "$GNRMC,171926.00,A,4404.14063,N,12118.85478,W,0.117,,180315,,,A*76"
+# An ST Teseo-LIV3F (gpsd's st-teseo-liv3f.log): differential mode D.
+TESEO_GLL = "$GPGLL,4215.07753,N,08811.88592,W,203451.000,A,D*45"
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -115,6 +134,63 @@ def test_rmc_alone_is_emitted_when_the_next_epoch_starts() -> None:
     assert (fix.lat, fix.lon, fix.time) == (1, 2, T0)
     assert (fix.satellites, fix.hdop, fix.altitude_m) == (None, None, None)
     assert [f.lat for f in parser.flush()] == [pytest.approx(1.0001)]
+
+
+def test_recorded_gll_only_epoch_is_dated_from_the_rmc_that_follows() -> None:
+    parser = NmeaParser()
+    assert parser.feed(NEO_GLL) == []
+    assert parser.feed(NEO_RMC) == []  # the GLL epoch waits for a date, which this brings
+    (gll, rmc) = parser.flush()
+    assert gll.time == datetime(2015, 3, 18, 17, 19, 25, tzinfo=UTC)
+    assert gll.lat == pytest.approx(44 + 4.14066 / 60, abs=1e-9)
+    assert gll.lon == pytest.approx(-(121 + 18.85481 / 60), abs=1e-9)
+    assert (gll.speed_mps, gll.satellites, gll.hdop) == (None, None, None)  # GLL has none
+    assert rmc.time == gll.time + timedelta(seconds=1)
+    assert (parser.merged, parser.fixes, parser.rejects) == (2, 2, {})
+
+
+def test_recorded_gll_in_differential_mode_joins_its_epoch() -> None:
+    rmc = encode_rmc(SimFix(datetime(2026, 3, 16, 20, 34, 51, tzinfo=UTC), 42.25, -88.19))
+    (fix,) = feed_all(NmeaParser(), [rmc, TESEO_GLL])
+    assert fix.lat == pytest.approx(42.25) and fix.lon == pytest.approx(-88.19)  # RMC ranks
+    (fix,) = feed_all(NmeaParser(), [zda(datetime(2026, 3, 16, 20, 34, 51)), TESEO_GLL])
+    assert fix.lat == pytest.approx(42 + 15.07753 / 60, abs=1e-9)
+
+
+def test_void_gll_is_no_fix_and_a_bad_checksum_is_counted() -> None:
+    void = encode_gll(SimFix(T0, 52, 4, valid=False))
+    mode_n = sentence(encode_gll(SimFix(T0, 52, 4))[1:-5] + "N")  # status A, mode N
+    wrong = NEO_GLL[:-2] + "67"
+    parser = NmeaParser()
+    assert feed_all(parser, [void, wrong]) == []
+    assert parser.rejects == {NO_FIX: 1, BAD_CHECKSUM: 1}
+    parser = NmeaParser()
+    assert feed_all(parser, [zda(T0), mode_n]) == []
+    assert parser.rejects == {NO_FIX: 2}
+    # A void GLL stops its epoch even when the RMC says A, as a void RMC does.
+    parser = NmeaParser()
+    assert feed_all(parser, [*encode_epoch(SimFix(T0, 52, 4)), void]) == []
+    assert parser.rejects == {NO_FIX: 3}
+    # NMEA 1.5's GLL has no time nor status: no epoch to join, so it is ignored.
+    parser = NmeaParser()
+    assert feed_all(parser, [sentence("GPGLL,4916.45,N,12311.12,W")]) == []
+    assert (parser.ignored, parser.rejects) == (1, {})
+
+
+def test_undated_epochs_are_held_for_a_date_but_not_forever() -> None:
+    ggas = [gga_only(SimFix(T0 + timedelta(seconds=s), 52, 4)) for s in range(20)]
+    parser = NmeaParser()
+    dated = SimFix(T0 + timedelta(seconds=20), 52, 4)
+    got = feed_all(parser, [*ggas, encode_rmc(dated)])
+    held = range(20 - MAX_UNDATED_EPOCHS, 20)
+    assert [f.time for f in got] == [T0 + timedelta(seconds=s) for s in (*held, 20)]
+    assert parser.rejects == {NO_DATE: 20 - MAX_UNDATED_EPOCHS}
+    # Held epochs are counted while they wait, and rejected if the stream ends undated.
+    parser = NmeaParser()
+    for line in ggas[:3]:
+        parser.feed(line)
+    assert parser.sentences == 3
+    assert parser.flush() == [] and parser.rejects == {NO_DATE: 3}
 
 
 def test_gga_alone_has_no_date_and_is_rejected() -> None:
@@ -206,6 +282,34 @@ def test_encoded_fix_round_trips(fix: SimFix, talker: str, gga_first: bool) -> N
 @given(fix=fixes, data=st.data())
 def test_any_single_character_corruption_is_rejected(fix: SimFix, data: st.DataObject) -> None:
     line = encode_rmc(fix)
+    at = data.draw(st.integers(1, line.index("*") - 1), label="position")
+    new = data.draw(st.characters(min_codepoint=32, max_codepoint=126), label="character")
+    if new == line[at]:
+        return
+    parser = NmeaParser()
+    assert feed_all(parser, [line[:at] + new + line[at + 1 :]]) == []
+    assert parser.rejects.total() == 1
+    assert set(parser.rejects) <= {BAD_CHECKSUM, UNPARSEABLE}
+
+
+@given(fix=fixes.filter(lambda f: max(abs(f.lat), abs(f.lon)) > 1e-6), gll_first=st.booleans())
+def test_gll_round_trips_with_its_date_from_zda(fix: SimFix, gll_first: bool) -> None:
+    fix = dataclasses.replace(fix, time=fix.time.replace(microsecond=0))  # as zda() writes
+    lines = [zda(fix.time), encode_gll(fix)]
+    if gll_first:
+        lines.reverse()
+    parser = NmeaParser(ANYTHING)
+    (got,) = feed_all(parser, lines)
+    assert abs(got.lat - fix.lat) < 1e-6 and abs(got.lon - fix.lon) < 1e-6
+    assert got.time == fix.time
+    assert not parser.rejects
+
+
+@given(fix=fixes, data=st.data())
+def test_any_single_character_corruption_of_gll_is_rejected(
+    fix: SimFix, data: st.DataObject
+) -> None:
+    line = encode_gll(fix)
     at = data.draw(st.integers(1, line.index("*") - 1), label="position")
     new = data.draw(st.characters(min_codepoint=32, max_codepoint=126), label="character")
     if new == line[at]:
@@ -471,6 +575,7 @@ _fields = st.lists(st.sampled_from(["", "A", "V", "N", "1", "0", "3", "12.5", "x
 lines = st.one_of(
     fixes.map(encode_rmc),
     fixes.map(encode_gga),
+    fixes.map(encode_gll),
     st.builds(gsa, st.integers(1, 3), st.floats(0, 99)),
     st.builds(vtg, st.floats(0, 359), st.floats(0, 200)),
     fixes.map(lambda f: zda(f.time)),
@@ -497,3 +602,59 @@ def test_every_line_is_counted_once_and_none_makes_the_parser_raise(
     assert parser.sentences == len(lines)
     for fix in got:  # whatever got through is a valid position event
         position_event(fix, device="gps", seq=1, received_at=T0)
+
+
+# --- The simulator as a serial receiver, on a pseudo-terminal -----------------------------
+
+
+def read_pty_lines(path: str, count: int, timeout_s: float = 10.0) -> list[str]:
+    """Lines from a serial port, as a gateway reading /dev/ttyACM0 would get them."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
+    framer, lines = LineFramer(256), []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(lines) < count:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"only {len(lines)} lines from {path} in {timeout_s} s"
+            lines += framer.feed(os.read(fd, 4096))
+    finally:
+        os.close(fd)
+    return lines
+
+
+def test_gps_simulator_on_a_pty_sends_sentences_that_decode() -> None:
+    async def scenario() -> None:
+        async with GpsSimulator(GpsSimConfig(rate_hz=20, pty=True, speed_mps=12)) as gps:
+            lines = await asyncio.to_thread(read_pty_lines, gps.pty_path, 40)
+            sent = {e.fix.time: e.fix for e in gps.sent}
+        parser = NmeaParser(now=datetime.now(UTC))
+        got = feed_all(parser, lines[2:])  # the first lines may be a partial epoch
+        assert len(got) >= 15 and set(parser.rejects) <= {NO_POSITION}
+        for fix in got:
+            assert abs(fix.lat - sent[fix.time].lat) < 1e-6
+            assert abs(fix.lon - sent[fix.time].lon) < 1e-6
+            assert fix.speed_mps == pytest.approx(12, abs=1e-3)
+
+    asyncio.run(scenario())
+
+
+def test_gps_simulator_faults_are_seeded_and_rejected_by_the_parser() -> None:
+    async def scenario(seed: int) -> list[tuple[datetime, str | None]]:
+        config = GpsSimConfig(
+            rate_hz=20, pty=True, seed=seed, corrupt_rate=0.2, jump_rate=0.1, dropout_rate=0.05
+        )
+        async with GpsSimulator(config) as gps:
+            lines = await asyncio.to_thread(read_pty_lines, gps.pty_path, 120)
+            sent = list(gps.sent)
+            assert gps.faults["dropout"] > 0
+        parser = NmeaParser()
+        got = {f.time for f in feed_all(parser, lines)}
+        faults = {e.fix.time: e.fault for e in sent}
+        # A corrupt epoch may still have one good sentence, whose fix is fine.
+        assert got and all(faults.get(t) != "jump" for t in got), "no jumped fix got through"
+        assert parser.rejects[BAD_CHECKSUM] >= 1 and parser.rejects[JUMP] >= 1
+        return [(e.fix.time, e.fault) for e in sent]
+
+    first = asyncio.run(scenario(3))
+    second = asyncio.run(scenario(3))
+    assert [f for _, f in first[:60]] == [f for _, f in second[:60]], "same seed, same faults"

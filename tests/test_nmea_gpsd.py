@@ -8,9 +8,8 @@ epoch, one per sentence, and each is compared. Times themselves are not compared
 test harness pins the dates.
 
 Where gpsd reports a fix and we do not, it is one we reject on purpose, and the table below
-says which: an HDOP above our limit, a simulator's output, or a GLL-only epoch (we do not
-decode GLL). Where we report a fix that gpsd does not, gpsd had not yet seen enough of the
-stream; no such position is compared.
+says which: an HDOP above our limit or a simulator's output. Where we report a fix that gpsd
+does not, gpsd had not yet seen enough of the stream; no such position is compared.
 """
 
 from __future__ import annotations
@@ -52,13 +51,15 @@ EXPECTED = {
     # gpsd reports no fix at all for this log: the receiver never got one.
     "holux-gm-210": Expected(0),
     "mt3339": Expected(30),
-    "neo-m8n": Expected(22, gpsd_only=1, why="a GLL-only first epoch"),
+    # Both open with a GLL-only epoch before the first RMC: we decode GLL and date that
+    # epoch backwards from the RMC that follows, so it is compared too.
+    "neo-m8n": Expected(23),
     "nmea-rtk": Expected(122),
     "quectel-l76k-nmea": Expected(150),
     "rx210": Expected(40),
     "sirfstarv-nmea": Expected(59),
     "skytraq-dgps": Expected(96),
-    "st-teseo-liv3f": Expected(28, gpsd_only=1, why="a GLL-only first epoch"),
+    "st-teseo-liv3f": Expected(29),
     "telit-he910": Expected(187),
     "tomtom-mkII": Expected(4),
     "ublox-8": Expected(72),
@@ -119,5 +120,9 @@ def test_positions_agree_with_gpsd(name: str) -> None:
     assert len(only_gpsd) == expected.gpsd_only, (name, sorted(map(str, only_gpsd)))
     if name == "holux-gm-210":
         assert theirs == []  # nothing to compare because gpsd has no fix either
+    if name in ("neo-m8n", "st-teseo-liv3f"):
+        first = log_lines(DATA / f"{name}.log")
+        gll = next(line for line in first if line[3:6] in ("GLL", "RMC", "GGA"))
+        assert gll[3:6] == "GLL" and time_of_day(gll) in compared, "the GLL-only epoch agrees"
     if name == "GPSmap-76S":
         assert theirs and all(report.get("status") == 8 for _, report in theirs)

@@ -41,7 +41,7 @@ def test_a_serial_that_does_not_fit_says_so():
 
 
 def test_the_epc_written_on_a_tag_decodes_back_to_the_sscc():
-    from edge_agent.sources.epc import decode_epc
+    from identifiers.epc import decode_epc
 
     sscc = make_sscc("0614141", 234567890, extension=1)
     epc = sscc_epc96(sscc, 7)

@@ -175,6 +175,39 @@ def test_refuse_new_is_counted_and_keeps_the_oldest(tmp_path: Path) -> None:
         assert kept == [0, 1, 2, 3]
 
 
+def test_overflow_counters_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    with Outbox(path, max_events=3, overflow="drop_oldest") as box:
+        box.append([make_event("status", "d1", seq) for seq in range(3)])
+        box.append([make_event("status", "d1", seq) for seq in range(3, 5)])
+        assert box.dropped == 2
+    with Outbox(path, max_events=3, overflow="refuse_new") as box:
+        # The gateway restarted (with another policy): what it lost before is still counted.
+        assert box.counters()["outbox_dropped"] == 2 and not box.overflowed
+        box.append([make_event("status", "d1", 5)])
+        assert box.refused == 1
+    with Outbox(path) as box:
+        assert (box.dropped, box.refused) == (2, 1)
+        assert box.depth() == 3
+
+
+def test_quarantine_is_kept_across_a_restart_and_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    with Outbox(path, max_events=4) as box:
+        box.append([make_event("status", "d1", seq) for seq in range(4)])
+        rows = box.peek_batch("status", 4)
+        box.quarantine([r.rowid for r in rows[:3]], reason=0x87)
+        box.append([make_event("status", "d1", seq) for seq in range(4, 6)])
+        box.quarantine([r.rowid for r in box.peek_batch("status", 4)], reason=0x87)
+        # Five refused, at most max_events kept: the oldest refusal goes, counted as dropped.
+        assert box.depth() == 1 and box.quarantined() == 4 and box.dropped == 1
+    with Outbox(path) as box:
+        assert box.quarantined() == 4 and box.dropped == 1
+        assert box.requeue_quarantined() == 4
+        seqs = [events_of.validate_json(r.body).seq for r in box.peek_batch("status", 10)]
+        assert seqs == [3, 1, 2, 4, 5]  # requeued behind what was waiting
+
+
 def test_max_bytes_bounds_the_file(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.sqlite", max_events=None, max_bytes=2000) as box:
         for seq in range(50):

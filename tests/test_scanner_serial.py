@@ -13,6 +13,7 @@ from edge_agent.sources import Backoff, SourceContext
 from edge_agent.sources.scanner import Rejection
 from edge_agent.sources.scanner_serial import ScannerSerialSource
 from event_contract import CodeKind, DeviceState, ReadPoint, ScanEvent, Stage
+from simulators.pty_device import PtyDevice
 from simulators.scanner import ScannerSimConfig, ScannerSimulator, make_sscc
 
 WAIT_S = 10  # every wait in these tests is bounded by this
@@ -245,3 +246,57 @@ def test_a_scanner_serial_config_builds_a_serial_source() -> None:
     source = build_source(config.sources[0], ctx)
     assert isinstance(source, ScannerSerialSource)
     assert source.device == "scanner-pack-1"
+
+
+def test_a_slow_consumer_blocks_the_reader_thread_and_loses_nothing() -> None:
+    async def scenario() -> None:
+        pty = PtyDevice(name="scanner pty")
+        pty.open()
+        seq = iter(range(1000))
+        online = asyncio.Event()
+        go = asyncio.Event()  # the consumer takes the next event only when set
+        got: asyncio.Queue[str] = asyncio.Queue()
+
+        async def report(device: str, state: DeviceState, detail: str) -> None:
+            if state is DeviceState.ONLINE:
+                online.set()
+
+        ctx = SourceContext(
+            site="wh1", gateway="dock-s", next_seq=lambda d: next(seq), report_state=report
+        )
+        source = ScannerSerialSource(
+            device="scanner-s",
+            port_url=pty.path,
+            baudrate=9600,
+            read_point=READ_POINT,
+            stage=None,
+            ctx=ctx,
+            max_chunks=2,
+        )
+
+        async def consume() -> None:
+            async with contextlib.aclosing(aiter(source)) as events:
+                async for event in events:
+                    await got.put(event.code)
+                    await go.wait()
+
+        task = asyncio.create_task(consume())
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await online.wait()
+                assert pty.send(b"PKG-0\r")
+                assert await got.get() == "PKG-0"
+                # The consumer is stuck: one chunk per line, far more than two of them.
+                for n in range(1, 21):
+                    assert pty.send(f"PKG-{n}\r".encode())
+                    await asyncio.sleep(0.02)
+                assert source.counters()["serial_handover_full"] >= 1
+                go.set()
+                codes = [await got.get() for _ in range(20)]
+                assert codes == [f"PKG-{n}" for n in range(1, 21)]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            pty.close()
+
+    run(scenario)

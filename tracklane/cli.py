@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ingest_service.auth.roles import Role
 from ingest_service.settings import ConfigError, Settings, unknown_variables
 from tracklane.nmea_cli import app as nmea_app
+from tracklane.simulate import app as simulate_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -31,6 +32,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(nmea_app, name="nmea")
+app.add_typer(simulate_app, name="simulate")
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -275,15 +277,26 @@ def edge_run(
 
 
 @edge_app.command("check-config")
-def edge_check_config(files: list[Path]) -> None:
-    """Validate gateway config files; unknown keys are errors."""
-    from edge_agent.config import GatewayConfigError, load_gateway_config
+def edge_check_config(
+    files: list[Path],
+    profiles_dir: Annotated[
+        Path | None, typer.Option(help="default: the profiles/ folder beside each file")
+    ] = None,
+) -> None:
+    """Validate gateway config files with their profiles, or profile files; unknown keys are
+    errors."""
+    from edge_agent.config import GatewayConfigError, load_gateway_config, load_profile
 
     failed = False
     for path in files:
         try:
-            load_gateway_config(path)
-            typer.echo(f"ok: {path}")
+            if path.parent.parent.name == "profiles":
+                load_profile(path)
+                typer.echo(f"ok: {path} ({path.parent.name[:-1]} profile)")
+                continue
+            config = load_gateway_config(path, profiles_dir=profiles_dir)
+            used = sorted({s.profile for s in config.sources if getattr(s, "profile", None)})
+            typer.echo(f"ok: {path}" + (f" (profiles: {', '.join(used)})" if used else ""))
         except GatewayConfigError as err:
             failed = True
             typer.echo(f"error: {err}", err=True)

@@ -2,9 +2,11 @@
 
 Embedded PostgreSQL and a private Mosquitto (unless URLs are configured), ingest and the
 API in this process, and for each `firmware_configs/demo-*.toml` gateway its simulators
-(speaking NMEA or scanner lines over TCP) and an edge agent publishing over MQTT. A flaky
-link is played too: now and then a gateway's batch is sent again, as after a lost PUBACK,
-and one gateway with a firmware bug sends a malformed message, so the summary shows
+(`demo_devices`: NMEA over TCP, a scanner on a serial pty, an RFID reader over LLRP) and an
+edge agent publishing over MQTT. The private broker admits only provisioned users: each
+demo gateway is provisioned (a new password each run) and may publish only under its own
+topics. A flaky link plays dock-a: now and then its last batch is sent again, as after a
+lost PUBACK, and once a malformed message, as from a firmware bug, so the summary shows
 duplicates and quarantine at work. At the end every event a gateway had acknowledged is
 looked up in the database: `lost` counts those missing.
 """
@@ -19,6 +21,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,21 +31,25 @@ from uuid import UUID
 import psycopg
 
 from edge_agent.agent import EdgeAgent
-from edge_agent.config import GatewayConfig, NmeaTcpSourceConfig, load_gateway_config
+from edge_agent.config import GatewayConfig, load_gateway_config
 from event_contract import KIND_OF_TYPE, SCHEMA_VERSION, Batch, encode, event_topic
 from ingest_service.auth.passwords import hash_secret
 from ingest_service.auth.users import ensure_admin
 from ingest_service.settings import Settings
 from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
-from simulators.gps import GpsSimConfig, GpsSimulator
-from simulators.scanner import ScannerSimConfig, ScannerSimulator
 from tracklane import runtime
+from tracklane.demo_devices import DemoDevices, kinds_of_devices
 from tracklane.embedded.broker import free_port
+from tracklane.gateways import Credentials, gateway_principal, provision
 from tracklane.serve import api_in_thread, api_server, ingest_running, prepare_database
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 REPLAY_EVERY_S = 7.0
+FLAKY_GATEWAY = ("wh1", "dock-a")  # the gateway whose link the demo plays as flaky
+Key = tuple[str, str]  # (site, gateway)
+# A batch cut off mid-event: what the flaky gateway's firmware bug sends once.
+TRUNCATED = b'{"schema_version": 1, "site": "%s", "gateway": "%s", "events": [{"type":'
 
 
 def demo_gateways(data_dir: Path) -> list[GatewayConfig]:
@@ -57,6 +64,31 @@ def demo_gateways(data_dir: Path) -> list[GatewayConfig]:
         gateways.append(config.model_copy(update={"outbox": outbox}))
     (data_dir / "outbox").mkdir(parents=True, exist_ok=True)
     return gateways
+
+
+def provision_gateways(settings: Settings, gateways: list[GatewayConfig]) -> dict[Key, Credentials]:
+    """Each demo gateway's login on the private broker, written before the broker starts so
+    that it reads them at once; none when the broker is the operator's (TRACKLANE_MQTT_URL):
+    then the gateways use that URL as it is."""
+    if settings.mqtt_url:
+        return {}
+    folder = runtime.auth_dir(settings)
+    return {
+        (g.site, g.gateway): provision(folder, gateway_principal(g.site, g.gateway))
+        for g in gateways
+    }
+
+
+def gateway_brokers(
+    svc: runtime.Services, gateways: list[GatewayConfig], logins: dict[Key, Credentials]
+) -> dict[Key, BrokerAddress]:
+    """How each gateway reaches the broker: with its own credentials on the private one."""
+    brokers = {}
+    for g in gateways:
+        login = logins.get((g.site, g.gateway))
+        url = login.mqtt_url(svc.broker_url) if login else svc.mqtt_url
+        brokers[(g.site, g.gateway)] = parse_mqtt_url(url)
+    return brokers
 
 
 def demo_admin(settings: Settings, database_url: str, *, may_reset: bool) -> str:
@@ -89,73 +121,77 @@ def _pick_port(wanted: int | None, default: int) -> int:
 
 
 class Ledger:
-    """Every event a gateway got a PUBACK for, and the last batch per gateway to replay."""
+    """Every event a gateway got a PUBACK for (with what kind of device made it), and the
+    last batch per gateway to replay."""
 
-    def __init__(self) -> None:
-        self.ids: set[UUID] = set()
-        self.last: dict[tuple[str, str], list[Any]] = {}
+    def __init__(self, gateways: list[GatewayConfig]) -> None:
+        self.kind_of: dict[UUID, str] = {}
+        self.last: dict[Key, list[Any]] = {}
+        self._device_kinds = kinds_of_devices(gateways)
         self._lock = threading.Lock()
 
+    @property
+    def ids(self) -> set[UUID]:
+        return set(self.kind_of)
+
+    def by_kind(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.kind_of.values()).items()))
+
     def recorder(self, gateway: GatewayConfig) -> Callable[[list[Any]], None]:
+        site, name = gateway.site, gateway.gateway
+
         def record(events: list[Any]) -> None:
             with self._lock:
-                self.ids.update(e.event_id for e in events)
-                self.last[(gateway.site, gateway.gateway)] = list(events)
+                for e in events:
+                    kind = "device_status" if e.type == "status" else None
+                    self.kind_of[e.event_id] = kind or self._device_kinds[(site, name, e.device)]
+                self.last[(site, name)] = list(events)
 
         return record
 
 
 async def _simulate(
-    gateways: list[GatewayConfig], broker: BrokerAddress, ledger: Ledger, stop: asyncio.Event
+    gateways: list[GatewayConfig],
+    brokers: dict[Key, BrokerAddress],
+    ledger: Ledger,
+    stop: asyncio.Event,
 ) -> dict[str, int]:
-    sims: list[GpsSimulator | ScannerSimulator] = []
-    agents: list[EdgeAgent] = []
-    try:
-        for index, gateway in enumerate(gateways):
-            endpoints = {}
-            for source in gateway.sources:
-                if isinstance(source, NmeaTcpSourceConfig):
-                    sim: GpsSimulator | ScannerSimulator = GpsSimulator(
-                        GpsSimConfig(rate_hz=2.0, speed_mps=12.0, noise_m=2.0, seed=index)
-                    )
-                else:
-                    sim = ScannerSimulator(ScannerSimConfig(rate_hz=3.0, seed=index))
-                await sim.start()
-                sims.append(sim)
-                endpoints[source.device] = (sim.host, sim.port)
-            agents.append(
-                EdgeAgent(gateway.with_endpoints(endpoints), broker,
-                          on_published=ledger.recorder(gateway))
-            )  # fmt: skip
+    async with DemoDevices() as devices:
+        agents = []
+        for gateway in gateways:
+            config = await devices.attach(gateway)
+            broker = brokers[(gateway.site, gateway.gateway)]
+            agents.append(EdgeAgent(config, broker, on_published=ledger.recorder(gateway)))
         tasks = [asyncio.create_task(a.run(stop), name=a.config.gateway) for a in agents]
-        tasks.append(asyncio.create_task(_flaky_link(broker, ledger, stop), name="flaky-link"))
+        if FLAKY_GATEWAY in brokers:
+            flaky = _flaky_link(brokers[FLAKY_GATEWAY], ledger, stop)
+            tasks.append(asyncio.create_task(flaky, name="flaky-link"))
         done = await asyncio.gather(*tasks, return_exceptions=True)
-        for task, outcome in zip(tasks, done, strict=True):
-            if isinstance(outcome, BaseException):
-                log.error("demo: %s failed: %s", task.get_name(), outcome)
-        return {"replayed_batches": next((d for d in done if isinstance(d, int)), 0)}
-    finally:
-        for sim in sims:
-            await sim.close()
+    for task, outcome in zip(tasks, done, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("demo: %s failed: %s", task.get_name(), outcome)
+    return {"replayed_batches": next((d for d in done if isinstance(d, int)), 0)}
 
 
 async def _flaky_link(broker: BrokerAddress, ledger: Ledger, stop: asyncio.Event) -> int:
-    """Resend a gateway's last batch now and then; send one malformed message once."""
+    """Play FLAKY_GATEWAY's link (with its login, so under its topics only): resend its last
+    batch now and then; send one malformed message once."""
+    site, gateway = FLAKY_GATEWAY
     client, props = make_client(broker, f"demo-flaky-link-{secrets.token_hex(3)}")
     client.connect(broker.host, broker.port, properties=props)
     client.loop_start()
     replayed = 0
     try:
         client.publish(
-            event_topic("wh1", "dock-a", "scans"),
-            b'{"schema_version": 1, "site": "wh1", "gateway": "dock-a", "events": [{"type":',
+            event_topic(site, gateway, "scans"),
+            TRUNCATED % (site.encode(), gateway.encode()),
             qos=1,
         )
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REPLAY_EVERY_S)
-            for (site, gateway), events in list(ledger.last.items())[:1]:
-                kind = KIND_OF_TYPE[events[0].type]
+            events = ledger.last.get(FLAKY_GATEWAY)
+            if events:
                 batch = Batch(
                     schema_version=SCHEMA_VERSION,
                     site=site,
@@ -163,6 +199,7 @@ async def _flaky_link(broker: BrokerAddress, ledger: Ledger, stop: asyncio.Event
                     sent_at=datetime.now(UTC),
                     events=events,
                 )
+                kind = KIND_OF_TYPE[events[0].type]
                 client.publish(event_topic(site, gateway, kind), encode(batch), qos=1)
                 replayed += 1
     finally:
@@ -195,6 +232,7 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
             "the admin's password. Unset TRACKLANE_MODE (and point it at a scratch database)."
         )
     gateways = demo_gateways(settings.data_dir)
+    logins = provision_gateways(settings, gateways)
     with runtime.services(settings) as svc:
         mode = prepare_database(settings, svc.database_url, run_migrations=True)
         settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
@@ -208,20 +246,21 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
             )
             with api_in_thread(server):
                 url = f"http://{settings.api_host}:{api_port}"
+                who = (f"each gateway logs in as its own user from {svc.auth_dir}"
+                       if svc.auth_dir else "the configured broker's login")  # fmt: skip
                 print(
                     f"\nTracklane demo is running ({mode.describe()}).\n"
                     f"  API:    {url}/api/v1   (OpenAPI: {url}/docs, health: {url}/healthz)\n"
                     f"  Login:  {settings.admin_username} / {password}\n"
-                    f"  Broker: {svc.mqtt_url}   gateways: "
-                    f"{', '.join(g.gateway for g in gateways)}\n"
+                    f"  Broker: {svc.broker_url}   gateways: "
+                    f"{', '.join(g.gateway for g in gateways)} ({who})\n"
                     + ("  Press Ctrl-C to stop.\n" if run_for is None else
                        f"  Running for {run_for:g} s.\n"),
                     flush=True,
                 )  # fmt: skip
-                ledger = Ledger()
-                extra = asyncio.run(
-                    _run_until(gateways, parse_mqtt_url(svc.mqtt_url), ledger, run_for)
-                )
+                ledger = Ledger(gateways)
+                brokers = gateway_brokers(svc, gateways, logins)
+                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for))
                 stored = _wait_until_stored(svc.database_url, ledger.ids)
             snap = running.stats.snapshot()
     return {
@@ -230,13 +269,17 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
         "duplicates": snap["duplicates"],
         "quarantined": snap["quarantined"],
         "lost": len(ledger.ids) - stored,
+        "events_by_kind": ledger.by_kind(),
         "storage_mode": mode.name,
         **extra,
     }
 
 
 async def _run_until(
-    gateways: list[GatewayConfig], broker: BrokerAddress, ledger: Ledger, run_for: float | None
+    gateways: list[GatewayConfig],
+    brokers: dict[Key, BrokerAddress],
+    ledger: Ledger,
+    run_for: float | None,
 ) -> dict[str, int]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -244,4 +287,4 @@ async def _run_until(
         loop.add_signal_handler(sig, stop.set)
     if run_for is not None:
         loop.call_later(run_for, stop.set)
-    return await _simulate(gateways, broker, ledger, stop)
+    return await _simulate(gateways, brokers, ledger, stop)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -16,17 +17,39 @@ from pydantic import SecretStr
 
 from ingest_service.settings import Settings
 from tracklane.embedded import EmbeddedBroker, EmbeddedPostgres
+from tracklane.gateways import ingest_principal, provision
 
 log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "tracklane"
+INGEST_USERNAME = "ingest"
 
 
 @dataclass(frozen=True)
 class Services:
     database_url: str
     mqtt_url: str
+    """What ingest connects with: the private broker's URL with ingest's credentials in it."""
     embedded_database: bool
     embedded_broker: bool
+    broker_url: str = ""
+    """The broker's address without credentials, for banners and gateways' URLs."""
+    auth_dir: Path | None = None
+    """The private broker's password and ACL files; None when the broker is not ours."""
+
+
+def without_credentials(url: str) -> str:
+    """`url` safe to print: the user and password dropped."""
+    parts = urlsplit(url)
+    if not parts.password and not parts.username:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def auth_dir(settings: Settings) -> Path:
+    """Where the private broker keeps its password and ACL files: its own folder, which is
+    also where `tracklane gateway provision` writes by default (and SIGHUPs the broker)."""
+    return settings.data_dir / "mosquitto"
 
 
 def _embedded_database(pg: EmbeddedPostgres) -> str:
@@ -53,16 +76,29 @@ def services(settings: Settings, *, need_broker: bool = True) -> Iterator[Servic
                 "no TRACKLANE_DATABASE_URL: using embedded PostgreSQL in %s", data_dir / "postgres"
             )
         if settings.mqtt_url or not need_broker:
-            mqtt_url = settings.mqtt_url or ""
+            # The operator's broker: its users and ACLs are the operator's business.
+            mqtt_url, folder = settings.mqtt_url or "", None
+            broker_url = without_credentials(mqtt_url)
         else:
-            broker = stack.enter_context(EmbeddedBroker(data_dir / "mosquitto"))
-            mqtt_url = broker.url
-            log.info("no TRACKLANE_MQTT_URL: using a private Mosquitto at %s", mqtt_url)
+            folder = auth_dir(settings)
+            # A new password at every start: it lives only in this process's memory, so
+            # nothing readable is left on disk and a leaked one dies with the process.
+            ingest = provision(folder, ingest_principal(INGEST_USERNAME))
+            broker = stack.enter_context(EmbeddedBroker(folder, auth_dir=folder))
+            broker_url, mqtt_url = broker.url, ingest.mqtt_url(broker.url)
+            log.info(
+                "no TRACKLANE_MQTT_URL: using a private Mosquitto at %s; it admits only users "
+                "in %s. Add a gateway with `tracklane gateway provision NAME --site SITE "
+                "--broker-url %s` (the running broker picks it up).",
+                broker_url, folder / "passwd", broker_url,
+            )  # fmt: skip
         yield Services(
             database_url=database_url,
             mqtt_url=mqtt_url,
             embedded_database=not settings.database_url,
-            embedded_broker=not settings.mqtt_url and need_broker,
+            embedded_broker=folder is not None,
+            broker_url=broker_url,
+            auth_dir=folder,
         )
 
 

@@ -1,8 +1,9 @@
 """Hardware sources: each one is `async for event in source` over contract events.
 
 What the sources share lives here: the context the agent hands them (names, seq counter,
-a way to report connect/disconnect), a pure line framer, and the TCP connect-read-reconnect
-loop that both the NMEA and the scanner source run on. Protocol parsing stays in each
+a way to report connect/disconnect), a pure line framer, and the one open-read-reopen loop
+(`LineDevice`) that every line-speaking source runs on, whatever its `Link`: a TCP stream
+here, a serial port read from a thread in `serial_port`. Protocol parsing stays in each
 source's module and does no I/O.
 """
 
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
@@ -109,16 +110,37 @@ class Backoff:
         return base * rng.uniform(0.75, 1.0)
 
 
+class Link(Protocol):
+    """An open connection to a device, as the read loop sees it."""
+
+    async def read(self) -> bytes:
+        """The next bytes; b"" when the device closed the link, OSError when it was lost."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class LineDevice(ABC):
-    """What every line-speaking source shares, whatever its link (TCP, serial): a framer,
-    counters, one log line per distinct problem, and lines turned into events safely."""
+    """What every line-speaking source shares, whatever its link (TCP, serial): the loop that
+    opens the link, frames its bytes into lines, and reopens it with backoff when it drops;
+    counters, one log line per distinct problem, and lines turned into events safely.
+
+    Subclasses open their link (`_open_link`, raising one of `open_errors`), say what went
+    wrong in words (`_open_error`, `_lost`), turn lines into events (`_on_line`) and
+    half-finished state into events when a link ends (`_on_disconnect`). Link problems
+    never end the iteration: the device is reported offline, and the loop retries.
+    """
+
+    open_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, TimeoutError)
+    opened = "connected"  # in the log: "... scanner-1 at 10.0.0.5:5001: connected"
 
     def __init__(self, *, device: str, ctx: SourceContext, backoff: Backoff | None,
-                 max_line: int) -> None:  # fmt: skip
+                 max_line: int, idle_timeout_s: float | None = None) -> None:  # fmt: skip
         self.device = device
         self.ctx = ctx
         self.backoff = backoff or Backoff()
         self.framer = LineFramer(max_line)
+        self.idle_timeout_s = idle_timeout_s
         self.stats: Counter[str] = Counter()
         self.last_error: str | None = None
         self._rng = random.Random()
@@ -127,7 +149,23 @@ class LineDevice(ABC):
     def _label(self) -> str: ...
 
     @abstractmethod
+    async def _open_link(self) -> Link: ...
+
+    @abstractmethod
+    def _open_error(self, err: BaseException) -> str: ...
+
+    @abstractmethod
+    def _lost(self, err: BaseException | None) -> str:
+        """The offline detail after a link ended: `err` None when the device closed it."""
+
+    @abstractmethod
+    def _online_detail(self) -> str: ...
+
+    @abstractmethod
     def _on_line(self, line: str, received_at: datetime) -> list[Event]: ...
+
+    def _on_disconnect(self, received_at: datetime) -> list[Event]:
+        return []
 
     def _events_from(self, line: str, received_at: datetime) -> list[Event]:
         try:
@@ -149,86 +187,32 @@ class LineDevice(ABC):
         self.last_error = message
         await self.ctx.report_state(self.device, DeviceState.OFFLINE, message)
 
-
-class TcpLineSource(LineDevice):
-    """Connects to a device, frames its bytes into lines, reconnects when the link drops.
-
-    Subclasses turn lines into events (`_on_line`) and say what to do with half-finished
-    state when a connection ends (`_on_disconnect`). Connection problems never end the
-    iteration: they are reported as the device going offline, and the loop retries.
-    """
-
-    what = "device"  # used in messages: "GPS truck-1-gps at 10.0.0.5:5001 ..."
-    hint = "device"  # "... refused the connection; is the {hint} running?"
-
-    def __init__(
-        self,
-        *,
-        device: str,
-        host: str,
-        port: int,
-        ctx: SourceContext,
-        backoff: Backoff | None = None,
-        connect_timeout_s: float = 5.0,
-        idle_timeout_s: float | None = None,
-        max_line: int = 1024,
-    ) -> None:
-        super().__init__(device=device, ctx=ctx, backoff=backoff, max_line=max_line)
-        self.host = host
-        self.port = port
-        self.connect_timeout_s = connect_timeout_s
-        self.idle_timeout_s = idle_timeout_s
-
-    def _on_disconnect(self, received_at: datetime) -> list[Event]:
-        return []
-
-    def _label(self) -> str:
-        return f"gateway {self.ctx.gateway}: {self.what} {self.device} at {self.host}:{self.port}"
-
-    def _connect_error(self, err: BaseException) -> str:
-        if isinstance(err, ConnectionRefusedError):
-            return f"{self._label()} refused the connection; is the {self.hint} running?"
-        if isinstance(err, TimeoutError):
-            return (
-                f"{self._label()} did not answer within {self.connect_timeout_s:g} s; "
-                "check the address and the network"
-            )
-        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-        return f"{self._label()}: cannot connect: {reason}"
-
     async def __aiter__(self) -> AsyncGenerator[Event, None]:
         attempt = 0
         while True:
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), self.connect_timeout_s
-                )
-            except (OSError, TimeoutError) as err:
+                link = await self._open_link()
+            except self.open_errors as err:
                 self.stats["connect_failures"] += 1
-                await self._fail(self._connect_error(err))
+                await self._fail(self._open_error(err))
                 await asyncio.sleep(self.backoff.delay(attempt, self._rng))
                 attempt += 1
                 continue
             self.stats["connects"] += 1
             self.last_error = None
             self.framer.reset()
-            log.info("%s: connected", self._label())
-            await self.ctx.report_state(
-                self.device, DeviceState.ONLINE, f"connected to {self.host}:{self.port}"
-            )
+            log.info("%s: %s", self._label(), self.opened)
+            await self.ctx.report_state(self.device, DeviceState.ONLINE, self._online_detail())
             got_lines = False
+            loss: BaseException | None = None
             try:
                 while True:
                     try:
-                        data = await asyncio.wait_for(reader.read(4096), self.idle_timeout_s)
-                    except TimeoutError:
-                        reason = f"sent nothing for {self.idle_timeout_s:g} s"
-                        break
-                    except OSError as err:
-                        reason = f"connection lost: {err.strerror or err}"
+                        data = await asyncio.wait_for(link.read(), self.idle_timeout_s)
+                    except (OSError, TimeoutError) as err:
+                        loss = err
                         break
                     if not data:
-                        reason = "closed the connection"
                         break
                     now = utc_now()
                     for line in self.framer.feed(data):
@@ -238,12 +222,28 @@ class TcpLineSource(LineDevice):
                             self.stats["events"] += 1
                             yield event
             finally:
-                writer.close()
+                link.close()
             for event in self._on_disconnect(utc_now()):
                 self.stats["events"] += 1
                 yield event
             self.stats["disconnects"] += 1
-            await self._fail(f"{self._label()} {reason}; reconnecting")
+            await self._fail(self._lost(loss))
             # A link that carried data was healthy: start the backoff again from the bottom.
             attempt = 0 if got_lines else attempt + 1
             await asyncio.sleep(self.backoff.delay(attempt, self._rng))
+
+
+# Re-exported: the TCP sources import it from here. At the end, as it builds on LineDevice.
+from .tcp_link import TcpLineSource  # noqa: E402
+
+__all__ = [
+    "Backoff",
+    "LineDevice",
+    "LineFramer",
+    "Link",
+    "Source",
+    "SourceContext",
+    "StateReporter",
+    "TcpLineSource",
+    "utc_now",
+]

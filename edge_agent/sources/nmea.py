@@ -1,7 +1,8 @@
 """GNSS receivers speaking NMEA 0183: a TCP source built on the pure parser.
 
-The parser lives in `nmea_sentences` (one sentence to checked values) and `nmea_parser`
-(sentences of one epoch merged into one checked `Fix`); this module re-exports it.
+The parser lives in `nmea_sentences` (one sentence to checked values), `nmea_parser`
+(sentences of one epoch merged into one `Fix`) and `fix_filter` (the checks a fix passes,
+shared with the gpsd source); this module re-exports what sources and tests use.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One NMEA 0183 sentence in, checked Python values out: RMC, GGA, VTG, GSA and ZDA. Pure.
+"""One NMEA 0183 sentence in, checked Python values out: RMC, GGA, GLL, VTG, GSA, ZDA. Pure.
 
 pynmea2 does the splitting and checksum; this module decides what its loosely typed fields
 mean for a position fix, so that nothing downstream has to handle pynmea2's raw strings.
@@ -18,7 +18,7 @@ KMH_MPS = 1 / 3.6
 # Talkers of a GNSS receiver: GPS, multi-constellation, GLONASS, Galileo, BeiDou (both the
 # NMEA 4.11 "GB" and the older "BD"), QZSS.
 TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "BD", "GQ"})
-KINDS = frozenset({"rmc", "gga", "vtg", "gsa", "zda"})
+KINDS = frozenset({"rmc", "gga", "gll", "vtg", "gsa", "zda"})
 
 BAD_CHECKSUM = "bad_checksum"
 UNPARSEABLE = "unparseable"
@@ -57,7 +57,8 @@ class Sentence:
 
 
 def read_sentence(line: str) -> Sentence | None:
-    """The sentence's values; None for a sentence a fix does not use (GSV, other talkers...).
+    """The sentence's values; None for a sentence a fix does not use (GSV, other talkers,
+    a GLL from before NMEA 2.0 without time or status...).
 
     Raises SentenceRejected for a missing or wrong checksum, a garbled sentence, or a
     "no fix" sentence that carries no time (a receiver still searching).
@@ -181,6 +182,18 @@ def _gga(msg: Any, talker: str) -> Sentence:
     )
 
 
+def _gll(msg: Any, talker: str) -> Sentence | None:
+    if not msg.status and not msg.timestamp:
+        return None  # NMEA 1.5: a position with no time nor status, no epoch to join
+    # Like RMC, status A and (since NMEA 2.3) a mode indicator other than N.
+    fix = msg.status == "A" and (getattr(msg, "faa_mode", "") or "A") in _FIX_MODES
+    stamp = _stamp(msg, fix)
+    if not fix:
+        return Sentence("gll", talker, stamp, fix=False)
+    lat, lon = _position(msg)
+    return Sentence("gll", talker, stamp, lat=lat, lon=lon)
+
+
 def _vtg(msg: Any, talker: str) -> Sentence:
     if (getattr(msg, "faa_mode", "") or "A") not in _FIX_MODES:
         return Sentence("vtg", talker)  # mode N: its speed and course mean nothing
@@ -204,4 +217,4 @@ def _zda(msg: Any, talker: str) -> Sentence:
     return Sentence("zda", talker, stamp, day)
 
 
-_READERS = {"rmc": _rmc, "gga": _gga, "vtg": _vtg, "gsa": _gsa, "zda": _zda}
+_READERS = {"rmc": _rmc, "gga": _gga, "gll": _gll, "vtg": _vtg, "gsa": _gsa, "zda": _zda}

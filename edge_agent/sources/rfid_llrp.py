@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections import Counter
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,10 +32,10 @@ from event_contract import (
     ScanEvent,
     new_event_id,
 )
+from identifiers.epc import DecodedEpc, decode_epc, normalize_epc_hex
 
 from ..config import RfidLlrpSourceConfig, RfidSmoothingConfig
 from . import Backoff, SourceContext, utc_now
-from .epc import DecodedEpc, decode_epc, normalize_epc_hex
 from .rfid_smoothing import RfidSmoother, SmoothedScan, SmoothingConfig, TagRead
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,40 @@ def sllurp_config(config: RfidLlrpSourceConfig) -> LLRPReaderConfig:
             "EnableTagSeenCount": True,
         },
     }
-    if config.tx_power_dbm is not None:
-        settings["tx_power_dbm"] = config.tx_power_dbm
+    powers = antenna_powers(config)
+    if powers is not None:
+        settings["tx_power_dbm"] = powers
     return LLRPReaderConfig(settings)
+
+
+# sllurp picks the power table entry at or below the wish, the top one for anything above it.
+READER_MAXIMUM_DBM = math.inf
+
+
+def antenna_powers(config: RfidLlrpSourceConfig) -> dict[int, float] | None:
+    """Transmit power per antenna in dBm (an antenna's own, else the reader's); None: all at
+    the reader's maximum."""
+    if config.tx_power_dbm is None and all(a.tx_power_dbm is None for a in config.antennas):
+        return None
+    default = READER_MAXIMUM_DBM if config.tx_power_dbm is None else config.tx_power_dbm
+    return {
+        a.antenna: default if a.tx_power_dbm is None else a.tx_power_dbm for a in config.antennas
+    }
+
+
+def power_problems(requested: Mapping[int, float] | None, table: Sequence[float]) -> list[str]:
+    """Antennas asked for less power than the reader's lowest level. sllurp then picks its
+    table's index 0, which LLRP reads as the maximum: the opposite of what was wanted."""
+    levels = table[1:]  # sllurp's table starts with a placeholder at index 0
+    if not requested or not levels:
+        return []
+    lowest = min(levels)
+    return [
+        f"antenna {antenna}: {dbm:g} dBm is below the reader's lowest level {lowest:g} dBm, "
+        "so it transmits at full power"
+        for antenna, dbm in sorted(requested.items())
+        if dbm < lowest
+    ]
 
 
 def tag_reads(
@@ -209,7 +241,7 @@ class RfidLlrpSource:
                 attempt += 1
                 continue
             self.stats["connects"] += 1
-            reason = await self._wait_inventorying(inbox)
+            reason = await self._wait_inventorying(inbox, client)
             got_reads = False
             try:
                 while reason is None:
@@ -238,7 +270,7 @@ class RfidLlrpSource:
             attempt = 0 if got_reads else attempt + 1
             await asyncio.sleep(self.backoff.delay(attempt, self._rng))
 
-    async def _wait_inventorying(self, inbox: asyncio.Queue[Any]) -> str | None:
+    async def _wait_inventorying(self, inbox: asyncio.Queue[Any], client: Any) -> str | None:
         """None once the reader inventories; otherwise why not."""
         try:
             async with asyncio.timeout(self.config.configure_timeout_s):
@@ -255,10 +287,14 @@ class RfidLlrpSource:
             )
         self.last_error = None
         log.info("%s: inventorying", self._label())
+        table = getattr(getattr(client, "llrp", None), "tx_power_table", None) or []
+        problems = power_problems(antenna_powers(self.config), table)
+        for problem in problems:
+            log.warning("%s: %s", self._label(), problem)
         await self.ctx.report_state(
             self.device,
-            DeviceState.ONLINE,
-            f"inventorying on {self.config.host}:{self.config.port}",
+            DeviceState.DEGRADED if problems else DeviceState.ONLINE,
+            "; ".join([f"inventorying on {self.config.host}:{self.config.port}", *problems]),
         )
         return None
 

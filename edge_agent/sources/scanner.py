@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 from event_contract import CodeKind, Event, ReadPoint, ScanEvent, Stage, new_event_id
+from identifiers.gs1 import Rejected, check_code
 
 from ..config import ScannerTcpSourceConfig
 from . import Backoff, SourceContext, TcpLineSource
-from .gs1 import Rejected, check_code
 
 log = logging.getLogger(__name__)
 

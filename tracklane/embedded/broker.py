@@ -53,7 +53,7 @@ def reload_running(data_dir: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return False
-    if str(data_dir / "mosquitto.conf").encode() not in cmdline:
+    if str((data_dir / "mosquitto.conf").resolve()).encode() not in cmdline:
         return False
     os.kill(pid, signal.SIGHUP)
     return True
@@ -87,7 +87,9 @@ class EmbeddedBroker:
 
     @property
     def config_path(self) -> Path:
-        return self.data_dir / "mosquitto.conf"
+        # Absolute, since it is how `reload_running` and `_stop_stale` recognise the process
+        # from a command line, whatever the working directory of whoever looks.
+        return self.data_dir.resolve() / "mosquitto.conf"
 
     def _auth_lines(self) -> list[str]:
         if self.auth_dir is None:

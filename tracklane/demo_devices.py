@@ -1,0 +1,129 @@
+"""The demo's devices: a simulator behind every source of every demo gateway, on real wires.
+
+Each source type has a starter in `STARTERS` that brings up its simulator and returns the
+source pointed at it: a GNSS receiver streaming NMEA over TCP, a barcode scanner on a
+pseudo-terminal (the gateway opens it as a serial port), a fixed RFID reader speaking LLRP
+on a free port that plays a scripted tag population (`simulators/tag_population.py`:
+tagged pallets and cases through its doors, cross-reads and stray tags included). A new
+source type in a demo config needs one starter here and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from pydantic import ValidationError
+
+from edge_agent.config import GatewayConfig, GatewayConfigError, SourceConfig
+from simulators import llrp_messages as m
+from simulators.gps import GpsSimConfig, GpsSimulator
+from simulators.llrp_reader import FakeLlrpReader
+from simulators.scanner import ScannerSimConfig, ScannerSimulator
+from simulators.tag_population import ScenarioConfig, TagScenario
+
+# What each source type's events are called in the demo's summary.
+KIND_OF_SOURCE = {
+    "nmea_tcp": "positions",
+    "scanner_serial": "serial_scans",
+    "scanner_tcp": "tcp_scans",
+    "rfid_llrp": "rfid_scans",
+}
+TAGS_PER_MINUTE = 40.0  # tagged pallets and cases through an RFID reader's doors
+
+
+def pointed_at(source: SourceConfig, gateway: str, **changes: Any) -> SourceConfig:
+    """`source` with `changes` (e.g. port_url) applied and validated again."""
+    try:
+        return type(source).model_validate(source.model_dump() | changes)
+    except ValidationError as err:
+        raise GatewayConfigError(f"gateway {gateway}: {source.device}: {err}") from None
+
+
+Starter = Callable[[Any, "DemoDevices"], Awaitable[SourceConfig]]
+
+
+async def _nmea_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
+    config = GpsSimConfig(rate_hz=2.0, speed_mps=12.0, noise_m=2.0, seed=devices.seed)
+    gps = await devices.stack.enter_async_context(GpsSimulator(config))
+    return pointed_at(source, devices.gateway, host=gps.host, port=gps.port)
+
+
+async def _scanner_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
+    config = ScannerSimConfig(rate_hz=3.0, seed=devices.seed)
+    scanner = await devices.stack.enter_async_context(ScannerSimulator(config))
+    return pointed_at(source, devices.gateway, host=scanner.host, port=scanner.port)
+
+
+async def _scanner_serial(source: Any, devices: DemoDevices) -> SourceConfig:
+    config = ScannerSimConfig(rate_hz=3.0, seed=devices.seed, pty=True)
+    scanner = await devices.stack.enter_async_context(ScannerSimulator(config))
+    return pointed_at(source, devices.gateway, port_url=scanner.pty_path)
+
+
+async def _rfid_llrp(source: Any, devices: DemoDevices) -> SourceConfig:
+    # The scenario puts door i under antenna i + 1; the config says which door that is.
+    antennas = sorted(a.antenna for a in source.antennas)
+    if antennas != list(range(1, len(antennas) + 1)):
+        raise GatewayConfigError(
+            f"gateway {devices.gateway}: {source.device}: the demo's tag scenario covers "
+            f"antennas 1 to {len(antennas)}, one door each; the config has {antennas}"
+        )
+    scenario = TagScenario(
+        ScenarioConfig(doors=len(antennas), tags_per_minute=TAGS_PER_MINUTE, seed=devices.seed)
+    )
+    reader = FakeLlrpReader(
+        capabilities=m.Capabilities(antennas=max(4, len(antennas))), scenario=scenario
+    )
+    await devices.stack.enter_async_context(reader)
+    return pointed_at(source, devices.gateway, host=reader.host, port=reader.port)
+
+
+STARTERS: dict[str, Starter] = {
+    "nmea_tcp": _nmea_tcp,
+    "scanner_tcp": _scanner_tcp,
+    "scanner_serial": _scanner_serial,
+    "rfid_llrp": _rfid_llrp,
+}
+
+
+class DemoDevices:
+    """`async with DemoDevices() as devices: config = await devices.attach(gateway)`;
+    leaving the block stops every simulator."""
+
+    def __init__(self) -> None:
+        self.stack = AsyncExitStack()
+        self.seed = 0
+        self.gateway = ""
+
+    async def __aenter__(self) -> DemoDevices:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stack.__aexit__(*exc)
+
+    async def attach(self, gateway: GatewayConfig) -> GatewayConfig:
+        """Start a simulator for each of `gateway`'s sources; the config pointed at them."""
+        self.gateway = gateway.gateway
+        sources = []
+        for source in gateway.sources:
+            self.seed += 1
+            starter = STARTERS.get(source.type)
+            if starter is None:
+                raise GatewayConfigError(
+                    f"gateway {gateway.gateway}: the demo has no simulator for {source.type} "
+                    f"({source.device}); use one of {', '.join(STARTERS)}"
+                )
+            sources.append(await starter(source, self))
+        return gateway.model_copy(update={"sources": sources})
+
+
+def kinds_of_devices(gateways: list[GatewayConfig]) -> dict[tuple[str, str, str], str]:
+    """(site, gateway, device) -> its events' name in the summary (see KIND_OF_SOURCE)."""
+    return {
+        (g.site, g.gateway, s.device): KIND_OF_SOURCE.get(s.type, s.type)
+        for g in gateways
+        for s in g.sources
+    }
