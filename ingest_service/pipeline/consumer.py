@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from event_contract import subscription
 from mqtt_client import BrokerAddress, make_client
 
+from ..orders.matcher import ScanMatcher
 from .processor import DatabaseNotReady, Inbound, Processor
 from .stats import IngestStats
 
@@ -48,6 +49,8 @@ class ConsumerConfig:
     linger_ms: int = 20
     max_future_s: int = 300
     ca_file: str | None = None
+    # Match new scans to orders and answer each on its gateway's feedback topic.
+    match_scans: bool = True
 
 
 class IngestConsumer:
@@ -72,7 +75,11 @@ class IngestConsumer:
         self._last_message = time.monotonic()
         self._writer_thread: threading.Thread | None = None
         self.processor = Processor(
-            database_url, max_future_s=config.max_future_s, stats=stats, stopping=self._stopping
+            database_url,
+            max_future_s=config.max_future_s,
+            stats=stats,
+            stopping=self._stopping,
+            matcher=ScanMatcher() if config.match_scans else None,
         )
         self.client, self._connect_props = make_client(
             broker,
@@ -220,6 +227,7 @@ class IngestConsumer:
             self.stats.pending = self._inbox.qsize() + len(batch)
             if self.processor.process(batch):
                 self._ack(batch)
+                self._send_verdicts()
             self._busy_since = None
             self.stats.pending = self._inbox.qsize()
 
@@ -247,6 +255,14 @@ class IngestConsumer:
             batch.append(msg)
             size += len(msg.payload)
         return batch
+
+    def _send_verdicts(self) -> None:
+        """Verdicts on the scans just committed, to their gateways' feedback topics. Sent at
+        QoS 1 after the commit: a crash in between loses the message, not the verdict, which
+        stays in scan_outcomes for the dock screen."""
+        for topic, payload in self.processor.take_verdicts():
+            self.client.publish(topic, payload, qos=1)
+            self.stats.add(verdicts=1)
 
     def _ack(self, batch: list[Inbound]) -> None:
         for msg in batch:

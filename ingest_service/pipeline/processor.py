@@ -21,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from event_contract import decode
 
+from ..orders.matcher import Outgoing, ScanMatcher
 from ..storage.writer import BatchWriter, Quarantined, WriteResult
 from .stats import IngestStats
 
@@ -69,8 +70,11 @@ class Processor:
         max_future_s: int,
         stats: IngestStats,
         stopping: threading.Event,
+        matcher: ScanMatcher | None = None,
     ):
         self.database_url = database_url
+        self.matcher = matcher
+        self._verdicts: list[Outgoing] = []
         self.max_future = timedelta(seconds=max_future_s)
         self.stats = stats
         self.stopping = stopping
@@ -87,7 +91,7 @@ class Processor:
     def _connect(self) -> BatchWriter:
         conn = psycopg.connect(self.database_url, autocommit=False, connect_timeout=10)
         try:
-            return BatchWriter(conn)
+            return BatchWriter(conn, self.matcher)
         except psycopg.OperationalError:
             conn.close()
             raise
@@ -161,11 +165,17 @@ class Processor:
             # quarantine that one alone.
             log.error("ingest: database refused a batch (%s); writing message by message", err)
             result = self._write_each(batch)
+        self._verdicts.extend(result.verdicts)
         self.stats.batch_events.observe(len(decoded.events))
         self.stats.add_counts(
             received=decoded.received, stored=result.stored, duplicates=result.duplicates
         )
         self.stats.add(quarantined=result.quarantined, messages=len(batch))
+
+    def take_verdicts(self) -> list[Outgoing]:
+        """The verdicts of the batches committed since the last call."""
+        verdicts, self._verdicts = self._verdicts, []
+        return verdicts
 
     def _write_each(self, batch: list[Inbound]) -> WriteResult:
         total = WriteResult()

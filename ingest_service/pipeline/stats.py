@@ -22,6 +22,7 @@ class IngestStats(Collector):
         self.quarantined = 0  # messages or single events set aside
         self.messages = 0
         self.db_errors = 0
+        self.verdicts = 0  # verdicts on scans sent to the docks
         self.pending = 0  # messages received and not yet acknowledged
         self.connected = False
         self.batch_events = Histogram(
@@ -61,6 +62,7 @@ class IngestStats(Collector):
                 "duplicates": sum(self.duplicates.values()),
                 "quarantined": self.quarantined,
                 "db_errors": self.db_errors,
+                "verdicts_sent": self.verdicts,
                 "pending_messages": self.pending,
                 "broker_connected": self.connected,
             }
@@ -97,6 +99,9 @@ class IngestStats(Collector):
             )
             yield CounterMetricFamily(
                 "tracklane_ingest_db_errors", "Failed batch writes (retried)", value=self.db_errors
+            )
+            yield CounterMetricFamily(
+                "tracklane_ingest_verdicts", "Verdicts on scans sent to docks", value=self.verdicts
             )
             yield GaugeMetricFamily(
                 "tracklane_ingest_pending_messages",

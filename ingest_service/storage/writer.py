@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from event_contract import DeviceStatus, PositionEvent, ScanEvent
+from ingest_service.orders.matcher import NewScan
+
+if TYPE_CHECKING:
+    from ingest_service.orders.matcher import Outgoing, ScanMatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +104,15 @@ class WriteResult:
     stored: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
+    # Verdicts on the new scans, to publish once the transaction has committed.
+    verdicts: list[Outgoing] = field(default_factory=list)
 
     def merge(self, other: WriteResult) -> None:
         for mine, theirs in ((self.stored, other.stored), (self.duplicates, other.duplicates)):
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
         self.quarantined += other.quarantined
+        self.verdicts.extend(other.verdicts)
 
 
 def build_rows(events: Iterable[tuple[str, str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -117,11 +124,19 @@ def build_rows(events: Iterable[tuple[str, str, Any]]) -> dict[str, list[tuple[A
     return rows
 
 
+# What order matching needs of each newly inserted scan, in NewScan's field order.
+_NEW_SCAN_COLUMNS = (
+    " RETURNING event_id, time, site, gateway, device, code, code_kind, symbology, door,"
+    " station, stage"
+)
+
+
 class BatchWriter:
     """Owns one connection; call `write` from one thread at a time."""
 
-    def __init__(self, conn: psycopg.Connection):
+    def __init__(self, conn: psycopg.Connection, matcher: ScanMatcher | None = None):
         self.conn = conn
+        self.matcher = matcher  # scans inserted for the first time are matched to orders
         self._prepare()
 
     def _prepare(self) -> None:
@@ -150,9 +165,14 @@ class BatchWriter:
         with self.conn.transaction(), self.conn.cursor() as cur:
             for event_type, batch in rows.items():
                 table = TABLES[event_type]
-                inserted = self._copy_insert(cur, table, batch)
+                returning = event_type == "scan" and self.matcher is not None
+                inserted = self._copy_insert(cur, table, batch, returning=returning)
                 result.stored[table.name] = inserted
                 result.duplicates[table.name] = len(batch) - inserted
+                if returning and inserted:
+                    assert self.matcher is not None
+                    new_scans = [NewScan(*row) for row in cur.fetchall()]
+                    result.verdicts = self.matcher.match(self.conn, new_scans)
             if quarantined:
                 with cur.copy(
                     "COPY quarantine (topic, reason, payload, event_index) FROM STDIN"
@@ -164,7 +184,9 @@ class BatchWriter:
                 result.quarantined = len(quarantined)
         return result
 
-    def _copy_insert(self, cur: psycopg.Cursor, table: Table, batch: list[tuple[Any, ...]]) -> int:
+    def _copy_insert(
+        self, cur: psycopg.Cursor, table: Table, batch: list[tuple[Any, ...]], *, returning: bool
+    ) -> int:
         stage = sql.Identifier(f"stage_{table.name}")
         cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
         with cur.copy(
@@ -178,7 +200,12 @@ class BatchWriter:
         cur.execute(
             sql.SQL(
                 "INSERT INTO {table} ({cols}, ingested_at) SELECT {cols}, clock_timestamp()"
-                " FROM {stage} ON CONFLICT DO NOTHING"
-            ).format(table=sql.Identifier(table.name), cols=cols, stage=stage)
+                " FROM {stage} ON CONFLICT DO NOTHING{returning}"
+            ).format(
+                table=sql.Identifier(table.name),
+                cols=cols,
+                stage=stage,
+                returning=sql.SQL(_NEW_SCAN_COLUMNS if returning else ""),
+            )
         )
         return cur.rowcount
