@@ -106,6 +106,15 @@ def door_name(door: int) -> str:
 class TagScenario:
     def __init__(self, config: ScenarioConfig | None = None) -> None:
         self.config = config or ScenarioConfig()
+        self.carried: list[Pass] = []  # passes scripted from outside, e.g. by the demo
+
+    def carry(self, epc: str, door: int, start_s: float) -> Pass:
+        """Script one more pass: the tag `epc` through door `door` (from 0) at `start_s`."""
+        if not 0 <= door < self.config.doors:
+            raise ValueError(f"door {door} is not one of this scenario's {self.config.doors}")
+        p = Pass(epc.upper(), door, start_s, start_s + self.config.pass_s)
+        self.carried.append(p)
+        return p
 
     def _rng(self, *key: object) -> random.Random:
         return random.Random(f"{self.config.seed}:{':'.join(map(str, key))}")
@@ -174,7 +183,9 @@ class TagScenario:
     def reads(self, t0: float, t1: float) -> list[Read]:
         """Every read in [t0, t1), in time order."""
         end = t1 if self.config.duration_s is None else min(t1, self.config.duration_s)
-        out = [r for p in self.passes(t0, end) for r in self._pass_reads(p) if t0 <= r.t_s < end]
+        carried = [p for p in self.carried if p.end_s >= t0 and p.start_s < end]
+        passes = [*self.passes(t0, end), *carried]
+        out = [r for p in passes for r in self._pass_reads(p) if t0 <= r.t_s < end]
         for second in range(max(0, math.floor(t0)), math.ceil(end)):
             out += [r for r in self._noise(second) if t0 <= r.t_s < end]
         return sorted(out, key=lambda r: r.t_s)

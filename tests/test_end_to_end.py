@@ -132,7 +132,7 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLANE_")}
     env["TRACKLANE_DATA_DIR"] = str(tmp_path / "data")
     result = subprocess.run(
-        [sys.executable, "-m", "tracklane", "demo", "--for", "8", "--port", str(free_port())],
+        [sys.executable, "-m", "tracklane", "demo", "--for", "40", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -143,6 +143,10 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert summary["quarantined"] >= 1, "the demo's malformed message is caught"
     kinds = summary["events_by_kind"]
     assert kinds["rfid_scans"] > 0 and kinds["serial_scans"] > 0 and kinds["positions"] > 0
+    # The warehouse's wave: every order packed and loaded by scans alone, and the one
+    # deliberate wrong load caught.
+    assert summary["orders"] == {"loaded": 6}
+    assert summary["exceptions"] == {"wrong_load": 1}
     # The private broker admitted each gateway as its own provisioned user.
     users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
     for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1"):

@@ -44,13 +44,16 @@ def test_every_shipped_config_validates(path: Path) -> None:
 def test_demo_configs_say_what_the_demo_needs() -> None:
     dock = load_gateway_config(CONFIG_DIR / "demo-dock-a.toml")
     assert (dock.site, dock.gateway) == ("wh1", "dock-a")
-    (scanner,) = dock.sources
-    assert isinstance(scanner, ScannerTcpSourceConfig | ScannerSerialSourceConfig)
+    # The demo's warehouse (tracklane/demo_warehouse.py) drives these two by name.
+    scanner, pack = dock.sources
+    assert isinstance(scanner, ScannerSerialSourceConfig)
     assert (scanner.device, scanner.read_point.door, scanner.stage) == (
         "scanner-1",
         "door-1",
         Stage.DISPATCH,
     )
+    assert isinstance(pack, ScannerTcpSourceConfig)
+    assert (pack.device, pack.read_point.station, pack.stage) == ("pack-scanner", "pack-1", "pack")
     truck = load_gateway_config(CONFIG_DIR / "demo-truck-1.toml")
     assert (truck.site, truck.gateway) == ("wh1", "truck-1")
     (gps,) = truck.sources

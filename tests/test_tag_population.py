@@ -134,3 +134,13 @@ def test_the_fake_reader_plays_a_scenario_through_sllurp_into_one_scan_per_pass(
     assert all(isinstance(decode_epc(e.code), DecodedEpc) for e in events)
     assert counters["cross_reads_suppressed"] > 0 and counters["reads_below_floor"] > 0
     assert stats["reports"] > 10
+
+
+def test_a_carried_tag_is_read_at_its_door_when_the_script_says() -> None:
+    scenario = TagScenario(ScenarioConfig(doors=2, tags_per_minute=0.01, seed=3, noise_per_s=0))
+    p = scenario.carry("3114257bf4499602d2000000", door=1, start_s=10.0)
+    reads = [r for r in scenario.reads(9.0, 12.0) if r.epc == p.epc]
+    assert reads and min(r.t_s for r in reads) >= 10.0 and max(r.t_s for r in reads) < 11.0
+    strongest = max(reads, key=lambda r: r.rssi_dbm)
+    assert strongest.antenna == 2  # door index 1 is antenna 2
+    assert not [r for r in scenario.reads(0.0, 9.0) if r.epc == p.epc]

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from ingest_service.settings import Settings
 from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
 from tracklane import runtime
 from tracklane.demo_devices import DemoDevices, kinds_of_devices
+from tracklane.demo_warehouse import Floor, Numbering, Wave, receive_wave, wave_summary
 from tracklane.embedded.broker import free_port
 from tracklane.gateways import Credentials, gateway_principal, provision
 from tracklane.serve import api_in_thread, api_server, ingest_running, prepare_database
@@ -48,6 +50,15 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 REPLAY_EVERY_S = 7.0
 FLAKY_GATEWAY = ("wh1", "dock-a")  # the gateway whose link the demo plays as flaky
 Key = tuple[str, str]  # (site, gateway)
+
+
+@dataclass
+class Warehouse:
+    database_url: str
+    numbering: Numbering
+    wave: Wave | None = None
+
+
 # A batch cut off mid-event: what the flaky gateway's firmware bug sends once.
 TRUNCATED = b'{"schema_version": 1, "site": "%s", "gateway": "%s", "events": [{"type":'
 
@@ -155,6 +166,7 @@ async def _simulate(
     brokers: dict[Key, BrokerAddress],
     ledger: Ledger,
     stop: asyncio.Event,
+    warehouse: Warehouse,
 ) -> dict[str, int]:
     async with DemoDevices() as devices:
         agents = []
@@ -163,6 +175,10 @@ async def _simulate(
             broker = brokers[(gateway.site, gateway.gateway)]
             agents.append(EdgeAgent(config, broker, on_published=ledger.recorder(gateway)))
         tasks = [asyncio.create_task(a.run(stop), name=a.config.gateway) for a in agents]
+        wave = await receive_wave(warehouse.database_url, warehouse.numbering)
+        warehouse.wave = wave
+        floor = Floor(wave, devices.handles, reader_doors=devices.reader_doors)
+        tasks.append(asyncio.create_task(floor.run(stop), name="warehouse-floor"))
         if FLAKY_GATEWAY in brokers:
             flaky = _flaky_link(brokers[FLAKY_GATEWAY], ledger, stop)
             tasks.append(asyncio.create_task(flaky, name="flaky-link"))
@@ -260,8 +276,12 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                 )  # fmt: skip
                 ledger = Ledger(gateways)
                 brokers = gateway_brokers(svc, gateways, logins)
-                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for))
+                numbering = Numbering(settings.gs1_company_prefix, settings.sscc_extension_digit)
+                warehouse = Warehouse(svc.database_url, numbering)
+                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, warehouse))
                 stored = _wait_until_stored(svc.database_url, ledger.ids)
+                if warehouse.wave is not None:
+                    extra |= wave_summary(svc.database_url, warehouse.wave)
             snap = running.stats.snapshot()
     return {
         "events_published": len(ledger.ids),
@@ -280,11 +300,12 @@ async def _run_until(
     brokers: dict[Key, BrokerAddress],
     ledger: Ledger,
     run_for: float | None,
-) -> dict[str, int]:
+    warehouse: Warehouse,
+) -> dict[str, Any]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if run_for is not None:
         loop.call_later(run_for, stop.set)
-    return await _simulate(gateways, brokers, ledger, stop)
+    return await _simulate(gateways, brokers, ledger, stop, warehouse)

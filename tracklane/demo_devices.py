@@ -30,7 +30,13 @@ KIND_OF_SOURCE = {
     "scanner_tcp": "tcp_scans",
     "rfid_llrp": "rfid_scans",
 }
-TAGS_PER_MINUTE = 40.0  # tagged pallets and cases through an RFID reader's doors
+# Unknown tags through an RFID reader's doors (the warehouse's own packages are carried
+# through by demo_warehouse.py); they show the unmatched list at work.
+TAGS_PER_MINUTE = 4.0
+# Automatic scans of codes no order has (plain codes, now and then a bad check digit): what
+# a scanner left on picks up. Their serials start far above the warehouse's own SSCCs.
+NOISE_SCANS_HZ = 0.1
+NOISE_FIRST_SERIAL = 900_000_000
 
 
 def pointed_at(source: SourceConfig, gateway: str, **changes: Any) -> SourceConfig:
@@ -51,14 +57,18 @@ async def _nmea_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
 
 
 async def _scanner_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
-    config = ScannerSimConfig(rate_hz=3.0, seed=devices.seed)
+    config = ScannerSimConfig(rate_hz=NOISE_SCANS_HZ, seed=devices.seed,
+                              first_serial=NOISE_FIRST_SERIAL, bad_check_every=3)  # fmt: skip
     scanner = await devices.stack.enter_async_context(ScannerSimulator(config))
+    devices.handles[source.device] = scanner
     return pointed_at(source, devices.gateway, host=scanner.host, port=scanner.port)
 
 
 async def _scanner_serial(source: Any, devices: DemoDevices) -> SourceConfig:
-    config = ScannerSimConfig(rate_hz=3.0, seed=devices.seed, pty=True)
+    config = ScannerSimConfig(rate_hz=NOISE_SCANS_HZ, seed=devices.seed, pty=True,
+                              first_serial=NOISE_FIRST_SERIAL, bad_check_every=3)  # fmt: skip
     scanner = await devices.stack.enter_async_context(ScannerSimulator(config))
+    devices.handles[source.device] = scanner
     return pointed_at(source, devices.gateway, port_url=scanner.pty_path)
 
 
@@ -77,6 +87,10 @@ async def _rfid_llrp(source: Any, devices: DemoDevices) -> SourceConfig:
         capabilities=m.Capabilities(antennas=max(4, len(antennas))), scenario=scenario
     )
     await devices.stack.enter_async_context(reader)
+    devices.handles[source.device] = reader
+    devices.reader_doors.update(
+        {a.read_point.door: a.antenna - 1 for a in source.antennas if a.read_point.door}
+    )
     return pointed_at(source, devices.gateway, host=reader.host, port=reader.port)
 
 
@@ -96,6 +110,8 @@ class DemoDevices:
         self.stack = AsyncExitStack()
         self.seed = 0
         self.gateway = ""
+        self.handles: dict[str, Any] = {}  # device name -> its simulator, to script it
+        self.reader_doors: dict[str, int] = {}  # RFID door name -> the scenario's door index
 
     async def __aenter__(self) -> DemoDevices:
         await self.stack.__aenter__()
