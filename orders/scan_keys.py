@@ -7,7 +7,10 @@ and a bad one is `invalid` with the reason, never matched by accident.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from biip.checksums import gs1_standard_check_digit
 
 from event_contract import CodeKind
 from identifiers.epc import DecodedEpc, decode_epc, normalize_epc_hex
@@ -22,6 +25,11 @@ class ScanKeys:
     label: str | None = None  # a plain code: an order's own label (its number)
     invalid: str | None = None  # why the code cannot be what it claims to be
     bad_check_digit: bool = False
+
+
+# The code nearly every dock scan carries: an SSCC label, AI (00) and 18 digits, nothing else.
+_SSCC_LABEL = re.compile(r"00([0-9]{18})")
+_ELEMENT_STRINGS = frozenset({"gs1-128", "gs1-databar", "gs1-datamatrix", "gs1-qr"})
 
 
 def _plain_sscc(code: str) -> str | None:
@@ -45,6 +53,11 @@ def scan_keys(code: str, code_kind: CodeKind | str, symbology: str | None) -> Sc
         if decoded.key_type == "gtin":
             return ScanKeys(epc=epc, gtin=decoded.gs1_key)
         return ScanKeys(epc=epc)
+    label = _SSCC_LABEL.fullmatch(code) if symbology in _ELEMENT_STRINGS else None
+    if label is not None:  # a fast path for the commonest code; the same answer as biip's
+        sscc = label.group(1)
+        if gs1_standard_check_digit(sscc[:17]) == int(sscc[17]):
+            return ScanKeys(sscc=sscc)
     result = check_code(code, symbology)
     if isinstance(result, Rejected):
         return ScanKeys(invalid=result.reason, bad_check_digit=result.kind == "bad_check_digit")

@@ -97,3 +97,16 @@ def test_product_and_unknown_codes_get_verdicts_that_say_what_to_do():
     assert refused.verdict is VerdictKind.INVALID_CODE and "SSCC" in refused.message
     unknown = decide_unknown("ZZZ", "no order, package or product has this code")
     assert unknown.verdict is VerdictKind.UNKNOWN_CODE
+
+
+@given(st.from_regex(r"00[0-9]{18}", fullmatch=True), st.sampled_from(["gs1-128", None, "ean-13"]))
+def test_the_sscc_fast_path_agrees_with_the_full_gs1_parse(code, symbology):
+    from identifiers.gs1 import Rejected, check_code
+    from orders.scan_keys import scan_keys
+
+    keys = scan_keys(code, "barcode", symbology)
+    full = check_code(code, symbology)
+    if isinstance(full, Rejected):
+        assert keys.invalid == full.reason
+    elif full.is_gs1:
+        assert keys.sscc == full.ais["00"] and keys.invalid is None

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 
@@ -71,45 +72,43 @@ class Changes:
     def write(
         self, conn: psycopg.Connection[Any], orders: list[OrderRow], packages: list[PackageRow]
     ) -> None:
+        """One statement per table: arrays through unnest for updates, COPY for new rows (a
+        scan is matched once, when first stored, so its outcome rows cannot exist yet)."""
         with conn.cursor() as cur:
-            changed_packages = [p for p in packages if p.changed]
-            if changed_packages:
-                cur.executemany(
-                    "UPDATE packages SET state = %s, loaded_trip = %s, loaded_at = %s,"
-                    " updated_at = now() WHERE id = %s",
-                    [(p.state, p.loaded_trip, p.loaded_at, p.id) for p in changed_packages],
+            changed = [p for p in packages if p.changed]
+            if changed:
+                cur.execute(
+                    "UPDATE packages p SET state = v.state, loaded_trip = v.trip,"
+                    " loaded_at = v.at, updated_at = now()"
+                    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[])"
+                    " AS v(id, state, trip, at) WHERE p.id = v.id",
+                    ([p.id for p in changed], [p.state for p in changed],
+                     [p.loaded_trip for p in changed], [p.loaded_at for p in changed]),
+                )  # fmt: skip
+            moved = [o for o in orders if o.changed]
+            if moved:
+                cur.execute(
+                    "UPDATE orders o SET state = v.state, updated_at = now(),"
+                    " version = o.version + 1 FROM unnest(%s::bigint[], %s::text[])"
+                    " AS v(id, state) WHERE o.id = v.id",
+                    ([o.id for o in moved], [o.state for o in moved]),
                 )
-            changed_orders = [o for o in orders if o.changed]
-            if changed_orders:
-                cur.executemany(
-                    "UPDATE orders SET state = %s, updated_at = now(), version = version + 1"
-                    " WHERE id = %s",
-                    [(o.state, o.id) for o in changed_orders],
+            _copy(cur, "order_events", _EVENT_COLUMNS, self.events)
+            for sku, location, delta, reason, event_id, order_id, actor in sorted(
+                self.movements, key=lambda m: (m[0], m[1])
+            ):  # sorted, so two workers take the stock rows' locks in the same order
+                cur.execute(
+                    "INSERT INTO stock (sku, location, quantity) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (sku, location)"
+                    " DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity",
+                    (sku, location, delta),
                 )
-            if self.events:
-                cur.executemany(
-                    "INSERT INTO order_events (order_id, package_id, at, kind, from_state,"
-                    " to_state, trigger, evidence_event_id, read_point, actor, detail)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    self.events,
+                cur.execute(
+                    "INSERT INTO stock_movements (sku, location, delta, reason, event_id,"
+                    " order_id, actor) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (event_id, sku) WHERE event_id IS NOT NULL DO NOTHING",
+                    (sku, location, delta, reason, event_id, order_id, actor),
                 )
-            if self.movements:
-                # Sorted, so two workers take the stock rows' locks in the same order.
-                for sku, location, delta, reason, event_id, order_id, actor in sorted(
-                    self.movements, key=lambda m: (m[0], m[1])
-                ):
-                    cur.execute(
-                        "INSERT INTO stock (sku, location, quantity) VALUES (%s, %s, %s)"
-                        " ON CONFLICT (sku, location)"
-                        " DO UPDATE SET quantity = stock.quantity + EXCLUDED.quantity",
-                        (sku, location, delta),
-                    )
-                    cur.execute(
-                        "INSERT INTO stock_movements (sku, location, delta, reason, event_id,"
-                        " order_id, actor) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                        " ON CONFLICT (event_id, sku) WHERE event_id IS NOT NULL DO NOTHING",
-                        (sku, location, delta, reason, event_id, order_id, actor),
-                    )
             if self.exceptions:
                 cur.executemany(
                     "INSERT INTO exceptions (kind, summary, order_id, package_id, vehicle_id,"
@@ -118,19 +117,38 @@ class Changes:
                     " ON CONFLICT (dedup_key) DO NOTHING",
                     self.exceptions,
                 )
-            if self.unmatched:
-                cur.executemany(
-                    "INSERT INTO unmatched_scans (event_id, seen_at, site, gateway, device, code,"
-                    " code_kind, symbology, door, station, stage, reason)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (event_id) DO NOTHING",
-                    self.unmatched,
-                )
-            if self.outcomes:
-                cur.executemany(
-                    "INSERT INTO scan_outcomes (event_id, site, gateway, door, station,"
-                    " match_kind, order_id, package_id, sku, verdict, message)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (event_id) DO NOTHING",
-                    self.outcomes,
-                )
+            _copy(cur, "unmatched_scans", _UNMATCHED_COLUMNS, self.unmatched)
+            _copy(cur, "scan_outcomes", _OUTCOME_COLUMNS, self.outcomes)
+
+
+_EVENT_COLUMNS = (
+    ("order_id", "int8"), ("package_id", "int8"), ("at", "timestamptz"), ("kind", "text"),
+    ("from_state", "text"), ("to_state", "text"), ("trigger", "text"),
+    ("evidence_event_id", "uuid"), ("read_point", "jsonb"), ("actor", "text"),
+    ("detail", "jsonb"),
+)  # fmt: skip
+_UNMATCHED_COLUMNS = (
+    ("event_id", "uuid"), ("seen_at", "timestamptz"), ("site", "text"), ("gateway", "text"),
+    ("device", "text"), ("code", "text"), ("code_kind", "text"), ("symbology", "text"),
+    ("door", "text"), ("station", "text"), ("stage", "text"), ("reason", "text"),
+)  # fmt: skip
+_OUTCOME_COLUMNS = (
+    ("event_id", "uuid"), ("site", "text"), ("gateway", "text"), ("door", "text"),
+    ("station", "text"), ("match_kind", "text"), ("order_id", "int8"), ("package_id", "int8"),
+    ("sku", "text"), ("verdict", "text"), ("message", "text"),
+)  # fmt: skip
+
+
+def _copy(
+    cur: psycopg.Cursor[Any], table: str, columns: tuple[tuple[str, str], ...], rows: list[Any]
+) -> None:
+    if not rows:
+        return
+    names = sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), names
+    )
+    with cur.copy(statement) as copy:
+        copy.set_types([t for _, t in columns])
+        for row in rows:
+            copy.write_row(row)
