@@ -302,3 +302,32 @@ def test_two_workers_scanning_one_order_at_once_leave_it_consistent(mqtt_broker,
         order_id,
     )
     assert moves == [("created", "picking"), ("picking", "packed")]
+
+
+def test_order_labels_and_product_codes_match_too(dock, mqtt_broker, warehouse) -> None:
+    """The order's own label at a pick station starts picking; a GTIN (AI 01, EAN-13, or an
+    SGTIN tag) names a product: received goods add to stock, and elsewhere it is refused."""
+    gateway, fb = dock
+    label = "SO-2"
+    receipt = "0104012345000016"  # AI (01) GTIN-14 of SKU-A
+    ean = "4012345000016"  # the same product as EAN-13
+    sgtin = "3034257BF7194E4000001A85"  # an SGTIN-96 tag of another product: unknown
+    send(
+        mqtt_broker,
+        gateway,
+        [
+            scan(label, Stage.PICK, station="pick-1", symbology=None),
+            scan(receipt, Stage.RECEIVE, station="in-1"),
+            scan(ean, Stage.DISPATCH, door="door-1", symbology="ean-13"),
+            scan(sgtin, Stage.RECEIVE, station="in-1", kind=CodeKind.EPC, symbology="sgtin-96"),
+        ],
+    )
+    assert verdict(fb, label)["verdict"] == "accepted"
+    assert rows(warehouse, "SELECT state FROM orders WHERE number = 'SO-2'") == [("picking",)]
+    assert verdict(fb, receipt)["verdict"] == "accepted"
+    wrong_place = verdict(fb, ean)
+    assert wrong_place["verdict"] == "invalid_code" and "SSCC" in wrong_place["message"]
+    assert verdict(fb, sgtin)["verdict"] == "unknown_code"
+    assert rows(warehouse, "SELECT quantity FROM stock WHERE sku = 'SKU-A'") == [(101,)]
+    kinds = dict(rows(warehouse, "SELECT match_kind, count(*) FROM scan_outcomes GROUP BY 1"))
+    assert kinds == {"order": 1, "product": 2, "unmatched": 1}
