@@ -3,21 +3,26 @@
 One TOML file per gateway lives in `firmware_configs/`. Unknown keys are an error, so a typo
 ("prot = 5001") fails at load time instead of being silently ignored. A source may name a
 `profile` (`profiles/readers/<name>.toml` or `profiles/scanners/<name>.toml` next to the
-gateway file): its settings are the defaults the source's own keys override.
+gateway file): its settings are the defaults the source's own keys override (profiles.py).
 """
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from event_contract import MAX_EVENTS_PER_BATCH, DoorOrStation, Name, Stage
 from mqtt_client import parse_mqtt_url
+
+if TYPE_CHECKING:  # re-exported for type checkers; at run time by __getattr__ at the end
+    from .profiles import ReaderProfile as ReaderProfile
+    from .profiles import ScannerProfile as ScannerProfile
+    from .profiles import load_profile as load_profile
+    from .profiles import resolve_profiles as resolve_profiles
 
 Host = Annotated[str, Field(min_length=1, max_length=253)]
 # Port 0 ("any free port") means nothing to a client: a config names the device's real port.
@@ -291,36 +296,6 @@ def _explain(err: ValidationError) -> str:
     return "\n  ".join(lines)
 
 
-class ReaderProfile(_Strict):
-    """An RFID reader model's settings, shared by gateways: `profiles/readers/<name>.toml`."""
-
-    tx_power_dbm: TxPowerDbm | None = None
-    # By antenna number; a gateway's antennas not listed here get tx_power_dbm.
-    antenna_tx_power_dbm: dict[AntennaId, TxPowerDbm] = {}
-    session: Session | None = None
-    mode_identifier: int | None = Field(default=None, ge=0)
-    tag_population: TagPopulation | None = None
-    report_timeout_ms: int | None = Field(default=None, ge=0)
-    configure_timeout_s: float | None = Field(default=None, gt=0)
-    smoothing: RfidSmoothingConfig | None = None
-
-
-class ScannerProfile(_Strict):
-    """A barcode scanner's settings, shared by gateways: `profiles/scanners/<name>.toml`."""
-
-    baudrate: Baudrate | None = None  # serial scanners only
-    stage: Stage | None = None
-
-
-# Source type -> (profiles subfolder, profile model).
-_PROFILES: dict[str, tuple[str, type[ReaderProfile] | type[ScannerProfile]]] = {
-    "rfid_llrp": ("readers", ReaderProfile),
-    "scanner_serial": ("scanners", ScannerProfile),
-    "scanner_tcp": ("scanners", ScannerProfile),
-}
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
@@ -331,77 +306,12 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
         raise GatewayConfigError(f"{path}: not valid TOML: {err}") from None
 
 
-def load_profile(path: str | Path) -> ReaderProfile | ScannerProfile:
-    """Read and validate one profile file; its folder (readers/, scanners/) says its kind."""
-    path = Path(path)
-    models = {folder: model for folder, model in _PROFILES.values()}
-    model = models.get(path.parent.name)
-    if model is None:
-        raise GatewayConfigError(f"{path}: a profile lives in profiles/readers/ or /scanners/")
-    try:
-        return model.model_validate(_read_toml(path, "profile"))
-    except ValidationError as err:
-        kind = path.parent.name.removesuffix("s")
-        raise GatewayConfigError(f"{path}: invalid {kind} profile:\n  {_explain(err)}") from None
-
-
-def _apply_profile(source: Mapping[str, Any], where: str, profiles_dir: Path | None) -> Any:
-    kind, name = source.get("type"), source["profile"]
-    if kind not in _PROFILES:
-        raise GatewayConfigError(
-            f"{where}: {kind} sources take no profile (profiles are for {', '.join(_PROFILES)})"
-        )
-    folder = _PROFILES[str(kind)][0]
-    if not isinstance(name, str) or not _PROFILE_NAME.match(name):
-        raise GatewayConfigError(f"{where}: {name!r} is not a profile name")
-    if profiles_dir is None:
-        raise GatewayConfigError(
-            f"{where}: profile {name!r} needs a profiles folder (load the file, or pass one)"
-        )
-    path = profiles_dir / folder / f"{name}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (profiles_dir / folder).glob("*.toml"))
-        raise GatewayConfigError(
-            f"{where}: unknown {folder[:-1]} profile {name!r}: there is no {path} "
-            f"(available: {', '.join(known) or 'none'})"
-        )
-    settings = load_profile(path).model_dump(exclude_unset=True)
-    if kind == "scanner_tcp" and "baudrate" in settings:
-        raise GatewayConfigError(f"{path}: sets baudrate, but {where} is a TCP scanner")
-    powers = settings.pop("antenna_tx_power_dbm", {})
-    merged = {**settings, **source}
-    if isinstance(settings.get("smoothing"), dict) and isinstance(source.get("smoothing"), dict):
-        merged["smoothing"] = {**settings["smoothing"], **source["smoothing"]}
-    if powers and isinstance(source.get("antennas"), list):
-        merged["antennas"] = [
-            {"tx_power_dbm": powers[a.get("antenna")], **a}
-            if isinstance(a, dict) and a.get("antenna") in powers
-            else a
-            for a in source["antennas"]
-        ]
-    return merged
-
-
-def resolve_profiles(
-    data: Mapping[str, Any], *, origin: str, profiles_dir: Path | None
-) -> Mapping[str, Any]:
-    """The config with each source's `profile` merged under the source's own keys."""
-    sources = data.get("sources")
-    if not isinstance(sources, list):
-        return data
-    resolved = [
-        _apply_profile(s, f"{origin}: sources[{i}]", profiles_dir)
-        if isinstance(s, dict) and "profile" in s
-        else s
-        for i, s in enumerate(sources)
-    ]
-    return {**data, "sources": resolved}
-
-
 def parse_gateway_config(
     data: Mapping[str, Any], *, origin: str = "<config>", profiles_dir: Path | None = None
 ) -> GatewayConfig:
     """Validate an already-parsed config; errors name `origin` and every bad key."""
+    from .profiles import resolve_profiles  # here: profiles.py builds on this module's types
+
     data = resolve_profiles(data, origin=origin, profiles_dir=profiles_dir)
     try:
         return GatewayConfig.model_validate(data)
@@ -415,3 +325,15 @@ def load_gateway_config(path: str | Path, *, profiles_dir: Path | None = None) -
     data = _read_toml(path, "gateway config")
     folder = path.parent / "profiles" if profiles_dir is None else profiles_dir
     return parse_gateway_config(data, origin=str(path), profiles_dir=folder)
+
+
+_PROFILE_NAMES = ("ReaderProfile", "ScannerProfile", "load_profile", "resolve_profiles")
+
+
+def __getattr__(name: str) -> Any:
+    """The profile names, still importable from here; they live in profiles.py."""
+    if name in _PROFILE_NAMES:
+        from . import profiles
+
+        return getattr(profiles, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

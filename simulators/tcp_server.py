@@ -23,6 +23,7 @@ class LineServer:
         self.port: int | None = None  # the bound port, known after start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()  # one per connected client
         self._client_joined = asyncio.Condition()
 
     @property
@@ -64,6 +65,10 @@ class LineServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        # Let connection handlers see their client dropped and end, rather than be cancelled
+        # later by the loop's shutdown (which asyncio's stream callback logs as an error).
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=2)
 
     def _drop(self, writer: asyncio.StreamWriter) -> None:
         self._writers.discard(writer)
@@ -71,6 +76,10 @@ class LineServer:
         writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self._writers.add(writer)
         async with self._client_joined:
             self._client_joined.notify_all()

@@ -1,10 +1,11 @@
-"""`tracklane simulate reader|scanner|gps`, run as a user runs them, stopped with Ctrl-C."""
+"""`tracklane simulate reader|scanner|gps|gpsd`, run as a user runs them, stopped with Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import select
@@ -166,6 +167,21 @@ def test_simulate_gps_serves_nmea(running: list[Running]) -> None:
     assert os.path.exists(run.wait_for(r"serial port: (\S+)").group(1))
     assert re.match(rb"^\$GP(RMC|GGA),", _read_line(port))
     _assert_clean_stop(run)
+
+
+def test_simulate_gpsd_reports_after_watch(running: list[Running]) -> None:
+    run = _start(running, "gpsd", "--port", "0", "--rate", "5")
+    port = int(run.wait_for(r"gpsd listening on 127\.0\.0\.1:(\d+)").group(1))
+    with contextlib.closing(socket.create_connection(("127.0.0.1", port), timeout=10)) as sock:
+        stream = sock.makefile("rb")
+        assert json.loads(stream.readline())["class"] == "VERSION"  # and nothing until asked
+        sock.sendall(b'?WATCH={"enable":true,"json":true};\n')
+        reports = [json.loads(stream.readline()) for _ in range(6)]
+        assert [r["class"] for r in reports[:2]] == ["DEVICES", "WATCH"]
+        tpv = next(r for r in reports if r["class"] == "TPV")
+        # On the demo route, about 52.00N 4.40E, in gpsd's 3D-fix form.
+        assert tpv["mode"] == 3 and 51.99 < tpv["lat"] < 52.01 and 4.39 < tpv["lon"] < 4.42
+        _assert_clean_stop(run)  # with a watching client still connected
 
 
 def test_a_busy_port_is_a_clear_error(running: list[Running]) -> None:

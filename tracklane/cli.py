@@ -15,13 +15,13 @@ from pydantic import ValidationError
 
 from ingest_service.auth.roles import Role
 from ingest_service.settings import ConfigError, Settings, unknown_variables
+from tracklane.bench_cli import app as bench_app
+from tracklane.edge_cli import app as edge_app
 from tracklane.nmea_cli import app as nmea_app
 from tracklane.simulate import app as simulate_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-edge_app = typer.Typer(no_args_is_help=True, help="The edge agent that runs on a gateway.")
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
 user_app = typer.Typer(no_args_is_help=True, help="Users, for when the API is not yet usable.")
 ingest_app = typer.Typer(no_args_is_help=True, help="Operating ingest workers.")
 gateway_app = typer.Typer(no_args_is_help=True, help="Gateway MQTT credentials for the broker.")
@@ -243,66 +243,6 @@ def user_add(
     typer.echo(f"created {role} {username!r}")
 
 
-@edge_app.command("run")
-def edge_run(
-    config: Annotated[Path, typer.Option("--config", "-c", exists=True, dir_okay=False)],
-    mqtt_url: Annotated[str | None, typer.Option(help="overrides the config's mqtt_url")] = None,
-) -> None:
-    """Run an edge agent for the gateway described by CONFIG."""
-    from edge_agent.agent import EdgeAgent
-    from edge_agent.config import GatewayConfigError, load_gateway_config
-    from mqtt_client import parse_mqtt_url
-
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        gateway = load_gateway_config(config)
-    except GatewayConfigError as err:
-        typer.echo(f"tracklane: {err}", err=True)
-        raise typer.Exit(2) from err
-    url = mqtt_url or gateway.mqtt_url
-    if not url:
-        typer.echo("tracklane: no broker: set mqtt_url in the config or pass --mqtt-url", err=True)
-        raise typer.Exit(2)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        import signal
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await EdgeAgent(gateway, parse_mqtt_url(url)).run(stop)
-
-    asyncio.run(main())
-
-
-@edge_app.command("check-config")
-def edge_check_config(
-    files: list[Path],
-    profiles_dir: Annotated[
-        Path | None, typer.Option(help="default: the profiles/ folder beside each file")
-    ] = None,
-) -> None:
-    """Validate gateway config files with their profiles, or profile files; unknown keys are
-    errors."""
-    from edge_agent.config import GatewayConfigError, load_gateway_config, load_profile
-
-    failed = False
-    for path in files:
-        try:
-            if path.parent.parent.name == "profiles":
-                load_profile(path)
-                typer.echo(f"ok: {path} ({path.parent.name[:-1]} profile)")
-                continue
-            config = load_gateway_config(path, profiles_dir=profiles_dir)
-            used = sorted({s.profile for s in config.sources if getattr(s, "profile", None)})
-            typer.echo(f"ok: {path}" + (f" (profiles: {', '.join(used)})" if used else ""))
-        except GatewayConfigError as err:
-            failed = True
-            typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(1 if failed else 0)
-
-
 @app.command()
 def demo(
     run_for: Annotated[
@@ -317,34 +257,6 @@ def demo(
     summary = run_demo(settings, run_for=run_for, port=port)
     typer.echo(json.dumps(summary, sort_keys=True))
     sys.exit(0 if summary.get("lost", 1) == 0 else 1)
-
-
-@bench_app.command("ingest")
-def bench_ingest(
-    events: Annotated[int, typer.Option(help="synthetic events to publish")] = 200_000,
-    batch: Annotated[int, typer.Option(help="events per MQTT message")] = 500,
-    rate: Annotated[int, typer.Option(help="events/s for the latency run")] = 10_000,
-    workers: Annotated[int, typer.Option(help="ingest processes sharing the subscription")] = 2,
-) -> None:
-    """Publish synthetic events through the broker into PostgreSQL; print figures."""
-    from tracklane.bench.ingest import run_ingest_bench
-
-    logging.basicConfig(level="WARNING")
-    result = run_ingest_bench(events=events, batch=batch, rate=rate, workers=workers)
-    typer.echo(json.dumps(result))
-
-
-@bench_app.command("edge")
-def bench_edge(
-    reads: Annotated[int, typer.Option(help="raw RFID reads to push through")] = 500_000,
-    doors: Annotated[int, typer.Option(help="dock doors (two antennas each)")] = 4,
-) -> None:
-    """Raw RFID reads through smoothing, outbox and publish on one core; print figures."""
-    from tracklane.bench.edge import run_edge_bench
-
-    logging.basicConfig(level="WARNING")
-    result = run_edge_bench(reads=reads, doors=doors)
-    typer.echo(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`tracklane simulate reader|scanner|gps`: one simulated device in the foreground.
+"""`tracklane simulate reader|scanner|gps|gpsd`: one simulated device in the foreground.
 
 Each runs until Ctrl-C (or SIGTERM) and first prints where to connect, so a gateway, a
 vendor tool or `tracklane edge run` can be pointed at it. The devices are the ones the
@@ -59,8 +59,9 @@ def _run(device: Any, started: Callable[[], list[str]], ticker: Callable[[], Awa
                 await tick
         finally:
             await device.close()
-            # Let connection handlers see their clients dropped and end, rather than be
-            # cancelled by asyncio.run's shutdown (which logs each as an error).
+            # The reader's and LineServer's close() wait for their connection handlers; gpsd's
+            # server (simulators/gpsd_sim.py) does not yet, and asyncio.run's shutdown would
+            # cancel them and log each as an error. Remove once it tracks them as LineServer.
             others = asyncio.all_tasks() - {asyncio.current_task()}
             if others:
                 await asyncio.wait(others, timeout=2)
@@ -172,5 +173,37 @@ def gps(
         if pty:
             lines.append(f'serial port: {sim.pty_path} (type = "nmea_serial", port_url)')
         return lines
+
+    _run(sim, started, _idle)
+
+
+@app.command()
+def gpsd(
+    host: Host = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="default: 2947 if free, else any")] = None,
+    rate: Annotated[float, typer.Option(min=0.1, max=20, help="fixes a second")] = 1.0,
+    speed: Annotated[float, typer.Option(min=0, help="m/s along the demo route")] = 8.0,
+    noise: Annotated[float, typer.Option(min=0, help="position error, metres")] = 0.0,
+    seed: Seed = 0,
+) -> None:
+    """gpsd serving one GNSS receiver on the demo route: JSON TPV and SKY reports after ?WATCH."""
+    from simulators.gps import GpsSimConfig
+    from simulators.gpsd_sim import RECEIVER, GpsdSimulator
+
+    config = GpsSimConfig(
+        host=host,
+        port=_port(host, port, 2947),
+        rate_hz=rate,
+        speed_mps=speed,
+        noise_m=noise,
+        seed=seed,
+    )
+    sim = GpsdSimulator(config)
+
+    def started() -> list[str]:
+        return [
+            f'gpsd listening on {host}:{sim.port} (type = "gpsd"), receiver {RECEIVER}',
+            f'point a gateway at it: type = "gpsd", host = "{host}", port = {sim.port}',
+        ]
 
     _run(sim, started, _idle)

@@ -1,0 +1,56 @@
+"""`tracklane bench ...`: benchmarks that print their measured figures, last line JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks that print measured figures.")
+
+
+@app.command("ingest")
+def bench_ingest(
+    events: Annotated[int, typer.Option(help="synthetic events to publish")] = 200_000,
+    batch: Annotated[int, typer.Option(help="events per MQTT message")] = 500,
+    rate: Annotated[int, typer.Option(help="events/s for the latency run")] = 10_000,
+    workers: Annotated[int, typer.Option(help="ingest processes sharing the subscription")] = 2,
+) -> None:
+    """Publish synthetic events through the broker into PostgreSQL; print figures."""
+    from tracklane.bench.ingest import run_ingest_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_ingest_bench(events=events, batch=batch, rate=rate, workers=workers)
+    typer.echo(json.dumps(result))
+
+
+@app.command("edge")
+def bench_edge(
+    reads: Annotated[int, typer.Option(help="raw RFID reads to push through")] = 500_000,
+    doors: Annotated[int, typer.Option(help="dock doors (two antennas each)")] = 4,
+) -> None:
+    """Raw RFID reads through smoothing, outbox and publish on one core; print figures."""
+    from tracklane.bench.edge import run_edge_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_edge_bench(reads=reads, doors=doors)
+    typer.echo(json.dumps(result))
+
+
+@app.command("dock")
+def bench_dock(
+    packages: Annotated[
+        int, typer.Option(help="packages in the database, each scanned once")
+    ] = 40_000,
+    paced: Annotated[int, typer.Option(help="loads sent one by one for the latency")] = 500,
+    rate: Annotated[int, typer.Option(help="scans per second while measuring latency")] = 100,
+    workers: Annotated[int, typer.Option(help="ingest processes sharing the subscription")] = 2,
+) -> None:
+    """Scans matched to orders per second end to end, and scan-to-verdict latency."""
+    from tracklane.bench.dock import run_dock_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_dock_bench(packages=packages, paced=paced, rate=rate, workers=workers)
+    typer.echo(json.dumps(result))
