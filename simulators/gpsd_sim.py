@@ -71,6 +71,7 @@ class _GpsdServer:
         self._watchers: set[asyncio.StreamWriter] = set()
         self._clients: set[asyncio.StreamWriter] = set()
         self._watching = asyncio.Condition()
+        self._handlers: set[asyncio.Task[None]] = set()  # one per connected client
 
     @property
     def clients(self) -> int:
@@ -111,8 +112,16 @@ class _GpsdServer:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        # Let the handlers see the abort and end, rather than be cancelled by the loop's
+        # shutdown (which asyncio logs as an error), as LineServer does.
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=2)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self._clients.add(writer)
         writer.write(_line(VERSION))
         try:

@@ -59,12 +59,6 @@ def _run(device: Any, started: Callable[[], list[str]], ticker: Callable[[], Awa
                 await tick
         finally:
             await device.close()
-            # The reader's and LineServer's close() wait for their connection handlers; gpsd's
-            # server (simulators/gpsd_sim.py) does not yet, and asyncio.run's shutdown would
-            # cancel them and log each as an error. Remove once it tracks them as LineServer.
-            others = asyncio.all_tasks() - {asyncio.current_task()}
-            if others:
-                await asyncio.wait(others, timeout=2)
         typer.echo("stopped.")
 
     asyncio.run(main())
