@@ -98,6 +98,8 @@ def test_an_oversell_warns_and_opens_an_exception_by_default(
     with psycopg.connect(database_url) as conn:
         kinds = conn.execute("SELECT kind, sku FROM exceptions").fetchall()
     assert kinds == [("oversell", "SKU-B")]
+    flagged = client.get("/api/v1/orders/SO-1").json()
+    assert (flagged["open_exceptions"], flagged["exception_flags"]) == (1, ["oversell"])
     # Open orders reserve stock: the next order for SKU-A sees what SO-2 already wants.
     client.post("/api/v1/orders", json=order("SO-2", qty=8))
     third = client.post("/api/v1/orders", json=order("SO-3", qty=3)).json()

@@ -57,6 +57,9 @@ class OrderSummary(BaseModel):
     updated_at: datetime
     version: int
     open_exceptions: int
+    exception_flags: list[str] = Field(
+        description="kinds of the order's open exceptions, beside its state (e.g. delay)"
+    )
 
 
 class OrderOut(OrderSummary):
@@ -96,7 +99,9 @@ _SUMMARY = sql.SQL(
     " o.priority, o.dest_address, o.window_start, o.window_end, o.trip_id, o.created_at,"
     " o.updated_at, o.version,"
     " (SELECT count(*) FROM exceptions e WHERE e.order_id = o.id AND e.status <> 'resolved')"
-    " AS open_exceptions"
+    " AS open_exceptions,"
+    " ARRAY(SELECT DISTINCT e.kind FROM exceptions e WHERE e.order_id = o.id"
+    " AND e.status <> 'resolved' ORDER BY e.kind) AS exception_flags"
 )
 
 
