@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter
 
 from ingest_service.api import create_app
-from ingest_service.auth import PUBLIC_ROUTES, Role, ensure_admin, route_table
+from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, ensure_admin, route_table
 from ingest_service.settings import Settings
 from ingest_service.storage import StorageMode
 
@@ -49,12 +49,42 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/api/v1/quarantine/{message_id}/resolve"): frozenset({D}),
     ("GET", "/metrics"): frozenset({V}),
     ("GET", "/api/v1/orders"): frozenset({D, K, V}),
+    ("GET", "/api/v1/products"): frozenset({D, K, V}),
+    ("POST", "/api/v1/products"): frozenset({D}),
+    ("GET", "/api/v1/products/low-stock"): frozenset({D, K, V}),
+    ("PATCH", "/api/v1/products/{sku}"): frozenset({D}),
+    ("GET", "/api/v1/products/{sku}/stock"): frozenset({D, K, V}),
+    ("POST", "/api/v1/products/{sku}/movements"): frozenset({D}),
+    ("GET", "/api/v1/products/{sku}/movements"): frozenset({D, K, V}),
     ("POST", "/api/v1/orders"): frozenset({D}),
     ("POST", "/api/v1/orders/import"): frozenset({D}),
     ("GET", "/api/v1/orders/{number}"): frozenset({D, K, V}),
     ("PATCH", "/api/v1/orders/{number}"): frozenset({D}),
     ("POST", "/api/v1/orders/{number}/cancel"): frozenset({D}),
     ("GET", "/api/v1/orders/{number}/history"): frozenset({D, K, V}),
+    ("GET", "/api/v1/vehicles"): frozenset({D, K, V}),
+    ("POST", "/api/v1/vehicles"): frozenset({D}),
+    ("GET", "/api/v1/vehicles/{vehicle_id}"): frozenset({D, K, V}),
+    ("PATCH", "/api/v1/vehicles/{vehicle_id}"): frozenset({D}),
+    ("POST", "/api/v1/vehicles/{vehicle_id}/deactivate"): frozenset({D}),
+    ("GET", "/api/v1/docks"): frozenset({D, K, V}),
+    ("GET", "/api/v1/docks/{site}/{door}"): frozenset({D, K, V}),
+    ("PUT", "/api/v1/docks/{site}/{door}"): frozenset({D}),
+    ("GET", "/api/v1/trips"): frozenset({D, K, V}),
+    ("POST", "/api/v1/trips"): frozenset({D}),
+    ("GET", "/api/v1/trips/{trip_id}"): frozenset({D, K, V}),
+    ("POST", "/api/v1/trips/{trip_id}/orders"): frozenset({D}),
+    ("POST", "/api/v1/trips/{trip_id}/depart"): frozenset({D}),
+    ("GET", "/api/v1/exceptions"): frozenset({D, K, V}),
+    ("POST", "/api/v1/exceptions"): frozenset({D, K}),
+    ("GET", "/api/v1/exceptions/{exception_id}"): frozenset({D, K, V}),
+    ("POST", "/api/v1/exceptions/{exception_id}/acknowledge"): frozenset({D}),
+    ("POST", "/api/v1/exceptions/{exception_id}/resolve"): frozenset({D}),
+    ("POST", "/api/v1/exceptions/{exception_id}/notes"): frozenset({D}),
+    ("PUT", "/api/v1/exceptions/{exception_id}/owner"): frozenset({D}),
+    ("GET", "/api/v1/unmatched"): frozenset({D, K, V}),
+    ("POST", "/api/v1/unmatched/{event_id}/assign"): frozenset({D}),
+    ("POST", "/api/v1/unmatched/{event_id}/dismiss"): frozenset({D}),
 }
 
 
@@ -72,7 +102,10 @@ def app(database_url: str) -> FastAPI:
     registry = CollectorRegistry()
     Counter("tracklane_test_events", "events seen by the test", registry=registry).inc(3)
     probe = {"status": "ok", "broker": "connected", "events_stored": 1234}
-    return _app(database_url, registry=registry, ingest_health=lambda: probe)
+    # Every guarded route is called with a bad token from one address: more failures than
+    # the per-address login throttle allows, which test_auth.py covers on its own.
+    limits = AuthLimits(failures_per_client=10_000)
+    return _app(database_url, registry=registry, ingest_health=lambda: probe, auth_limits=limits)
 
 
 @pytest.fixture

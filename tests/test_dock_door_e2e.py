@@ -1,4 +1,4 @@
-"""Wrong loads end to end, from simulated dock doors to the verdict shown at the gateway.
+"""Wrong and short loads end to end, from simulated dock doors to the dock and the API.
 
 A serial scanner on a pty and an RFID reader speaking LLRP serve two dispatch doors of one
 gateway; the edge agent reads them, publishes over MQTT, ingest matches the scans to orders
@@ -13,12 +13,17 @@ import uuid
 from typing import Any
 
 import psycopg
+from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from edge_agent import EdgeAgent, parse_gateway_config
 from event_contract import Verdict
+from ingest_service.api import create_app
+from ingest_service.auth import ensure_admin
 from ingest_service.pipeline.consumer import ConsumerConfig, IngestConsumer
 from ingest_service.pipeline.stats import IngestStats
+from ingest_service.settings import Settings
+from ingest_service.storage import StorageMode
 from mqtt_client import BrokerAddress
 from orders.codes import make_sscc, sscc_epc96
 from simulators import llrp_messages as m
@@ -54,6 +59,15 @@ def seed(url: str) -> dict[str, tuple[str, str]]:
                 (order_id, sscc, epc),
             )
             packages[name] = (sscc, epc)
+        # C is planned on T1 too, but nobody loads it: T1 leaves short.
+        conn.execute(
+            "INSERT INTO orders (number, customer_id, dest_address, trip_id, created_by)"
+            " VALUES ('SO-C', 1, 'x', 'T1', 'test')"
+        )
+        conn.execute(
+            "INSERT INTO packages (order_id, sscc, state) VALUES (3, %s, 'packed')",
+            (make_sscc(PREFIX, 3),),
+        )
     return packages
 
 
@@ -135,5 +149,25 @@ def test_wrong_loads_at_serial_and_rfid_doors_turn_the_dock_red(
     with psycopg.connect(database_url) as conn:
         loads = conn.execute("SELECT sscc, loaded_trip FROM packages ORDER BY sscc").fetchall()
         opened = conn.execute("SELECT kind, trip_id FROM exceptions ORDER BY id").fetchall()
-    assert loads == [(a_sscc, "T1"), (b_sscc, "T2")]
+    assert loads == [(a_sscc, "T1"), (b_sscc, "T2"), (make_sscc(PREFIX, 3), None)]
     assert opened == [("wrong_load", "T1"), ("wrong_load", "T1")]
+
+    # Truck 1 leaves: A goes in transit, C's package stayed on the dock: a short load.
+    with psycopg.connect(database_url) as conn:
+        ensure_admin(conn, username="admin", password="admin-password-long")
+    app = create_app(
+        settings=Settings(secret_key="k" * 40, _env_file=None),
+        database_url=database_url,
+        storage_mode=StorageMode("postgresql", "test"),
+    )
+    with TestClient(app) as api:
+        login = {"username": "admin", "password": "admin-password-long"}
+        token = api.post("/api/v1/auth/login", json=login).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        departed = api.post("/api/v1/trips/T1/depart")
+        assert departed.status_code == 200, departed.text
+        short = api.get("/api/v1/exceptions", params={"kind": "short_load"}).json()["items"]
+        assert api.get("/api/v1/orders/SO-A").json()["state"] == "in_transit"
+    assert [(e["kind"], e["trip_id"], e["order_number"], e["package_sscc"]) for e in short] == [
+        ("short_load", "T1", "SO-C", make_sscc(PREFIX, 3))
+    ]

@@ -331,3 +331,19 @@ def test_order_labels_and_product_codes_match_too(dock, mqtt_broker, warehouse) 
     assert rows(warehouse, "SELECT quantity FROM stock WHERE sku = 'SKU-A'") == [(101,)]
     kinds = dict(rows(warehouse, "SELECT match_kind, count(*) FROM scan_outcomes GROUP BY 1"))
     assert kinds == {"order": 1, "product": 2, "unmatched": 1}
+
+
+def test_a_pick_that_takes_stock_to_its_reorder_point_opens_low_stock(
+    dock, mqtt_broker, warehouse
+) -> None:
+    gateway, fb = dock
+    with psycopg.connect(warehouse) as conn:
+        conn.execute("UPDATE products SET low_stock_threshold = 98 WHERE sku = 'SKU-A'")
+    codes = [f"00{sscc(1)}", f"00{sscc(2)}"]  # both packages of SO-1: the order is picked
+    send(mqtt_broker, gateway, [scan(c, Stage.PACK, station="pack-1") for c in codes])
+    for code in codes:
+        verdict(fb, code)
+    assert rows(warehouse, "SELECT quantity FROM stock WHERE sku = 'SKU-A'") == [(97,)]
+    opened = rows(warehouse, "SELECT kind, sku, summary FROM exceptions")
+    assert [(k, s) for k, s, _ in opened] == [("low_stock", "SKU-A")]
+    assert "reorder" in opened[0][2]

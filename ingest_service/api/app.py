@@ -28,7 +28,22 @@ from ingest_service.auth.tokens import VerifiedTokenCache
 from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
 
-from .routers import auth, devices, health, metrics, orders, positions, quarantine, scans, users
+from .routers import (
+    auth,
+    devices,
+    exceptions,
+    fleet,
+    health,
+    metrics,
+    orders,
+    positions,
+    products,
+    quarantine,
+    scans,
+    trips,
+    unmatched,
+    users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +128,20 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for module in (auth, users, positions, scans, devices, quarantine, orders):
+    for module in (
+        auth,
+        users,
+        positions,
+        scans,
+        devices,
+        quarantine,
+        orders,
+        products,
+        trips,
+        fleet,
+        exceptions,
+        unmatched,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     _add_error_handlers(app)
     _check_every_route_is_guarded(app)

@@ -16,6 +16,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from ingest_service.inventory.low_stock import open_low_stock
+
 
 @dataclass
 class PackageRow:
@@ -109,6 +111,9 @@ class Changes:
                     " ON CONFLICT (event_id, sku) WHERE event_id IS NOT NULL DO NOTHING",
                     (sku, location, delta, reason, event_id, order_id, actor),
                 )
+            taken = {m[0] for m in self.movements if m[2] < 0}
+            if taken:  # picks may take a product to its reorder point
+                open_low_stock(conn, taken)
             if self.exceptions:
                 cur.executemany(
                     "INSERT INTO exceptions (kind, summary, order_id, package_id, vehicle_id,"
