@@ -62,6 +62,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("PATCH", "/api/v1/orders/{number}"): frozenset({D}),
     ("POST", "/api/v1/orders/{number}/cancel"): frozenset({D}),
     ("GET", "/api/v1/orders/{number}/history"): frozenset({D, K, V}),
+    ("GET", "/api/v1/orders/export"): frozenset({D, V}),
+    ("GET", "/api/v1/packages/{sscc}/label"): frozenset({D, K}),
     ("GET", "/api/v1/vehicles"): frozenset({D, K, V}),
     ("POST", "/api/v1/vehicles"): frozenset({D}),
     ("GET", "/api/v1/vehicles/{vehicle_id}"): frozenset({D, K, V}),
