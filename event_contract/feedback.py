@@ -54,4 +54,5 @@ class Verdict(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.verdict == VerdictKind.ACCEPTED
+        """A go-ahead: accepted, or a harmless repeat (already where it belongs)."""
+        return self.verdict in (VerdictKind.ACCEPTED, VerdictKind.DUPLICATE)

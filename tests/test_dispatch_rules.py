@@ -93,3 +93,10 @@ def test_a_trip_departing_without_a_planned_package_is_short():
     cancelled = replace(PKG, sscc="006141410000000031", order_state=OrderState.CANCELLED)
     other = replace(PKG, sscc="006141410000000048", planned_trip="T2")
     assert short_load([loaded, missing, cancelled, other], "T1") == [missing]
+
+
+def test_only_accepted_and_harmless_repeats_are_go_aheads_at_the_dock():
+    from event_contract import Verdict
+
+    ok = {k for k in VerdictKind if Verdict(device="scanner-1", verdict=k).ok}
+    assert ok == {VerdictKind.ACCEPTED, VerdictKind.DUPLICATE}
