@@ -54,3 +54,16 @@ def bench_dock(
     logging.basicConfig(level="WARNING")
     result = run_dock_bench(packages=packages, paced=paced, rate=rate, workers=workers)
     typer.echo(json.dumps(result))
+
+
+@app.command("geofence")
+def bench_geofence(
+    batch: Annotated[int, typer.Option(help="points per FenceIndex.contains call")] = 10_000,
+    latency_batch: Annotated[int, typer.Option(help="points per call for the latency")] = 1_000,
+    seconds: Annotated[float, typer.Option(help="measuring time per fence count")] = 2.0,
+) -> None:
+    """Points tested against 1,000 and 10,000 fences per second on one core; print figures."""
+    from tracklane.bench.geofence import run_geofence_bench
+
+    result = run_geofence_bench(batch=batch, latency_batch=latency_batch, seconds=seconds)
+    typer.echo(json.dumps(result))
