@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     # exception; "refuse" turns it away with the shortfall.
     oversell_policy: Literal["warn", "refuse"] = "warn"
 
+    # Geofencing (issue 5): each order's destination fence, when none is drawn, is a circle
+    # of this radius around its address; a stop is "arriving" when its ETA is under
+    # arriving_eta_min minutes or the vehicle is within approach_radius_m of it; a vehicle
+    # with loads silent for stale_tracker_min minutes opens a stale-tracker exception.
+    default_fence_radius_m: float = Field(default=150.0, gt=0, le=50_000)
+    arriving_eta_min: float = Field(default=10.0, gt=0, le=600)
+    approach_radius_m: float = Field(default=1_000.0, gt=0, le=100_000)
+    stale_tracker_min: float = Field(default=10.0, gt=0, le=1440)
+
     @property
     def model_fields_set_from_env(self) -> set[str]:
         """TRACKLANE_* names given explicitly (environment, .env or keyword)."""
