@@ -87,6 +87,17 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/v1/unmatched"): frozenset({D, K, V}),
     ("POST", "/api/v1/unmatched/{event_id}/assign"): frozenset({D}),
     ("POST", "/api/v1/unmatched/{event_id}/dismiss"): frozenset({D}),
+    ("GET", "/api/v1/geofences"): frozenset({D, K, V, R}),
+    ("POST", "/api/v1/geofences"): frozenset({D}),
+    ("GET", "/api/v1/geofences/{fence_id}"): frozenset({D, K, V, R}),
+    ("PATCH", "/api/v1/geofences/{fence_id}"): frozenset({D}),
+    ("POST", "/api/v1/geofences/{fence_id}/deactivate"): frozenset({D}),
+    ("GET", "/api/v1/trackers"): frozenset({D, K, V}),
+    ("PUT", "/api/v1/trackers/{site}/{gateway}/{device}"): frozenset({D}),
+    ("DELETE", "/api/v1/trackers/{site}/{gateway}/{device}"): frozenset({D}),
+    ("PATCH", "/api/v1/trips/{trip_id}"): frozenset({D}),
+    ("PUT", "/api/v1/trips/{trip_id}/stops"): frozenset({D}),
+    ("POST", "/api/v1/orders/{number}/deliver"): frozenset({D, R}),
 }
 
 

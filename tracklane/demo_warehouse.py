@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from ingest_service.orders.store import Numbering, create_order
+from ingest_service.orders.store import DEFAULT_FENCE_RADIUS_M, Numbering, create_order
 from orders.inventory import OversellPolicy
 from orders.models import CustomerIn, DestinationIn, LineIn, OrderIn
 from simulators.llrp_reader import FakeLlrpReader
@@ -116,7 +116,12 @@ async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
             )
             async with conn.transaction():
                 created = await create_order(
-                    conn, order, actor="demo", numbering=numbering, oversell=OversellPolicy.WARN
+                    conn,
+                    order,
+                    actor="demo",
+                    numbering=numbering,
+                    oversell=OversellPolicy.WARN,
+                    default_radius_m=DEFAULT_FENCE_RADIUS_M,
                 )
                 cur = await conn.execute(
                     "SELECT sscc, epc FROM packages WHERE order_id = %s ORDER BY id", (created.id,)

@@ -30,9 +30,11 @@ from ingest_service.storage import StorageMode
 
 from .routers import (
     auth,
+    deliveries,
     devices,
     exceptions,
     fleet,
+    geofences,
     health,
     labels,
     metrics,
@@ -138,11 +140,13 @@ def create_app(
         devices,
         quarantine,
         order_exports,  # before orders: /orders/export is not an order called "export"
+        deliveries,  # before orders, like order_exports
         orders,
         labels,
         products,
         trips,
         fleet,
+        geofences,
         exceptions,
         unmatched,
     ):

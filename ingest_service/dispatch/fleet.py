@@ -211,3 +211,78 @@ async def list_doors(
         for r in await cur.fetchall():
             doors[(r.pop("site"), r.pop("door"))]["recent"].append(r)
     return [DoorOut.model_validate(d) for d in doors.values()]
+
+
+class TrackerAssign(_Input):
+    vehicle: Ref = Field(description="the vehicle this GNSS device reports for")
+
+
+class TrackerOut(BaseModel):
+    site: str
+    gateway: str
+    device: str
+    vehicle_id: str
+    vehicle_name: str
+    assigned_at: datetime
+    assigned_by: str
+
+
+_TRACKER = (
+    "SELECT k.site, k.gateway, k.device, k.vehicle_id, v.name AS vehicle_name, k.assigned_at,"
+    " k.assigned_by FROM trackers k JOIN vehicles v ON v.id = k.vehicle_id"
+)
+
+
+async def list_trackers(
+    conn: AsyncConnection[Any], *, vehicle: str | None = None, site: str | None = None
+) -> list[TrackerOut]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"{_TRACKER} WHERE (k.vehicle_id = %(v)s OR %(v)s::text IS NULL)"
+        " AND (k.site = %(s)s OR %(s)s::text IS NULL) ORDER BY k.site, k.gateway, k.device",
+        {"v": vehicle, "s": site},
+    )
+    return [TrackerOut.model_validate(r) for r in await cur.fetchall()]
+
+
+async def assign_tracker(
+    conn: AsyncConnection[Any], site: str, gateway: str, device: str, vehicle: str, *, actor: str
+) -> TrackerOut:
+    """From now on this device's positions are the vehicle's; who and when are kept."""
+    cur = await conn.execute("SELECT active FROM vehicles WHERE id = %s", (vehicle,))
+    row = await cur.fetchone()
+    if row is None:
+        raise Refused(f"no vehicle {vehicle}: create it with POST /api/v1/vehicles first")
+    if not row[0]:
+        raise Refused(
+            f"vehicle {vehicle} is out of service: reactivate it with PATCH"
+            f" /api/v1/vehicles/{vehicle} first"
+        )
+    await conn.execute(
+        "INSERT INTO trackers (site, gateway, device, vehicle_id, assigned_by)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (site, gateway, device) DO UPDATE"
+        " SET vehicle_id = EXCLUDED.vehicle_id, assigned_at = now(),"
+        " assigned_by = EXCLUDED.assigned_by",
+        (site, gateway, device, vehicle, actor),
+    )
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"{_TRACKER} WHERE k.site = %s AND k.gateway = %s AND k.device = %s",
+        (site, gateway, device),
+    )
+    return TrackerOut.model_validate(await cur.fetchone())
+
+
+async def unassign_tracker(
+    conn: AsyncConnection[Any], site: str, gateway: str, device: str
+) -> None:
+    """The device no longer reports for any vehicle."""
+    cur = await conn.execute(
+        "DELETE FROM trackers WHERE site = %s AND gateway = %s AND device = %s RETURNING 1",
+        (site, gateway, device),
+    )
+    if await cur.fetchone() is None:
+        raise NotFound(
+            f"device {device} of gateway {gateway} at {site} is not assigned to a vehicle:"
+            " GET /api/v1/trackers lists the assigned ones"
+        )

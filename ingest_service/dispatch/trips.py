@@ -14,13 +14,17 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from geofence import FenceKind
+from ingest_service.geo.fences import active_site_fence, usable_fence
+from ingest_service.geo.routes import RouteLine, StopOut, read_stops
 from orders.lifecycle import ORDER_RANK, OrderState
-from orders.models import Ref
+from orders.models import Ref, ShortText
 
 from .errors import Conflict, NotFound, Refused
 from .fleet import OPEN_TRIP_STATES
 
 TRIP_STATES = ("planned", "loading", "departed", "completed", "cancelled")
+ORIGINS = (FenceKind.WAREHOUSE, FenceKind.DEPOT)  # the fence kinds a trip may leave from
 
 
 class TripIn(BaseModel):
@@ -29,6 +33,24 @@ class TripIn(BaseModel):
     id: Ref
     vehicle: Ref | None = Field(None, description="an active vehicle; may be set later")
     origin_site: Ref
+    driver: ShortText | None = Field(
+        None, description="the driver's username: that driver user confirms its deliveries"
+    )
+    route: RouteLine | None = None
+    origin_fence_id: int | None = Field(
+        None, description="default: the active warehouse fence of origin_site, if one is drawn"
+    )
+
+
+class TripPatch(BaseModel):
+    """Fields left out stay as they are; null clears vehicle, driver or route."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    vehicle: Ref | None = None
+    driver: ShortText | None = None
+    route: RouteLine | None = None
+    origin_fence_id: int | None = None
 
 
 class TripFilter(BaseModel):
@@ -46,7 +68,10 @@ class TripSummary(BaseModel):
     vehicle_id: str | None
     origin_site: str
     state: str
+    driver: str | None
+    origin_fence_id: int | None
     departed_at: datetime | None
+    completed_at: datetime | None
     created_at: datetime
     orders_planned: int = Field(description="orders planned on it, not cancelled")
     packages_planned: int = Field(description="packages of those orders")
@@ -71,6 +96,8 @@ class TripOrder(BaseModel):
 
 
 class TripOut(TripSummary):
+    route: dict[str, Any] | None = Field(description="the planned route, a GeoJSON LineString")
+    stops: list[StopOut] = Field(description="in order, with their state and ETA")
     orders: list[TripOrder]
     packages: list[TripPackage] = Field(description="planned on it or loaded on it")
 
@@ -94,7 +121,8 @@ class PlanResult(BaseModel):
 
 
 _SUMMARY = (
-    "SELECT t.id, t.vehicle_id, t.origin_site, t.state, t.departed_at, t.created_at,"
+    "SELECT t.id, t.vehicle_id, t.origin_site, t.state, t.driver, t.origin_fence_id,"
+    " t.departed_at, t.completed_at, t.created_at,"
     " (SELECT count(*) FROM orders o WHERE o.trip_id = t.id AND o.state <> 'cancelled')"
     "   AS orders_planned,"
     " (SELECT count(*) FROM packages p JOIN orders o ON o.id = p.order_id"
@@ -104,25 +132,70 @@ _SUMMARY = (
 )
 
 
+async def _check_vehicle(conn: AsyncConnection[Any], vehicle: str) -> None:
+    cur = await conn.execute("SELECT active FROM vehicles WHERE id = %s", (vehicle,))
+    row = await cur.fetchone()
+    if row is None:
+        raise Refused(f"no vehicle {vehicle}: add it with POST /api/v1/vehicles first")
+    if not row[0]:
+        raise Refused(
+            f"vehicle {vehicle} is out of service: reactivate it with PATCH"
+            f" /api/v1/vehicles/{vehicle} or pick another"
+        )
+
+
+def _route(route: RouteLine | None) -> Jsonb | None:
+    return None if route is None else Jsonb(route.model_dump(exclude_none=True))
+
+
 async def create_trip(conn: AsyncConnection[Any], trip: TripIn) -> TripOut:
     if trip.vehicle is not None:
-        cur = await conn.execute("SELECT active FROM vehicles WHERE id = %s", (trip.vehicle,))
-        row = await cur.fetchone()
-        if row is None:
-            raise Refused(f"no vehicle {trip.vehicle}: add it with POST /api/v1/vehicles first")
-        if not row[0]:
-            raise Refused(
-                f"vehicle {trip.vehicle} is out of service: reactivate it with PATCH"
-                f" /api/v1/vehicles/{trip.vehicle} or pick another"
-            )
+        await _check_vehicle(conn, trip.vehicle)
+    origin_fence = trip.origin_fence_id
+    if origin_fence is not None:
+        await usable_fence(conn, origin_fence, what=f"trip {trip.id}'s origin", kinds=ORIGINS)
+    else:
+        origin_fence = await active_site_fence(conn, trip.origin_site)
     cur = await conn.execute(
-        "INSERT INTO trips (id, vehicle_id, origin_site) VALUES (%s, %s, %s)"
-        " ON CONFLICT (id) DO NOTHING RETURNING id",
-        (trip.id, trip.vehicle, trip.origin_site),
+        "INSERT INTO trips (id, vehicle_id, origin_site, driver, route, origin_fence_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+        (trip.id, trip.vehicle, trip.origin_site, trip.driver, _route(trip.route), origin_fence),
     )
     if await cur.fetchone() is None:
         raise Conflict(f"trip {trip.id} already exists: choose another id")
     return await get_trip(conn, trip.id)
+
+
+async def update_trip(conn: AsyncConnection[Any], trip_id: str, patch: TripPatch) -> TripOut:
+    """Change vehicle, driver, route or origin fence of a trip that has not left."""
+    cur = await conn.execute("SELECT state FROM trips WHERE id = %s FOR UPDATE", (trip_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no trip {trip_id}: GET /api/v1/trips lists them")
+    if row[0] not in OPEN_TRIP_STATES:
+        raise Conflict(f"trip {trip_id} is {row[0]}: only a trip that has not left can change")
+    sets: dict[str, Any] = {}
+    fields = patch.model_fields_set
+    if "vehicle" in fields:
+        if patch.vehicle is not None:
+            await _check_vehicle(conn, patch.vehicle)
+        sets["vehicle_id"] = patch.vehicle
+    if "driver" in fields:
+        sets["driver"] = patch.driver
+    if "route" in fields:
+        sets["route"] = _route(patch.route)
+    if "origin_fence_id" in fields:
+        if patch.origin_fence_id is not None:
+            what = f"trip {trip_id}'s origin"
+            await usable_fence(conn, patch.origin_fence_id, what=what, kinds=ORIGINS)
+        sets["origin_fence_id"] = patch.origin_fence_id
+    if sets:
+        assignments = ", ".join(f"{column} = %s" for column in sets)
+        await conn.execute(
+            f"UPDATE trips SET {assignments} WHERE id = %s",  # noqa: S608 (columns are ours)
+            (*sets.values(), trip_id),
+        )
+    return await get_trip(conn, trip_id)
 
 
 async def list_trips(conn: AsyncConnection[Any], f: TripFilter) -> list[TripSummary]:
@@ -175,7 +248,17 @@ async def get_trip(conn: AsyncConnection[Any], trip_id: str) -> TripOut:
         )
         o.packages += 1
         o.loaded += p["loaded_trip"] == trip_id
-    return TripOut.model_validate({**trip, "orders": list(orders.values()), "packages": packages})
+    await cur.execute("SELECT route FROM trips WHERE id = %s", (trip_id,))
+    route = await cur.fetchone()
+    return TripOut.model_validate(
+        {
+            **trip,
+            "route": route and route["route"],
+            "stops": await read_stops(conn, trip_id),
+            "orders": list(orders.values()),
+            "packages": packages,
+        }
+    )
 
 
 def plan_refusal(state: OrderState, loaded_elsewhere: str | None) -> str | None:
@@ -204,7 +287,7 @@ async def plan_orders(
         )
     wanted = list(dict.fromkeys(numbers))
     await cur.execute(
-        "SELECT id, number, state, trip_id FROM orders WHERE number = ANY(%s)"
+        "SELECT id, number, state, trip_id, stop_seq FROM orders WHERE number = ANY(%s)"
         " ORDER BY id FOR UPDATE",
         (wanted,),
     )
@@ -233,12 +316,14 @@ async def plan_orders(
             result.unchanged.append(number)
         elif order is not None:
             result.planned.append(number)
-            change = {"trip_id": {"from": order["trip_id"], "to": trip_id}}
+            change: dict[str, Any] = {"trip_id": {"from": order["trip_id"], "to": trip_id}}
+            if order["stop_seq"] is not None:
+                change["stop_seq"] = {"from": order["stop_seq"], "to": None}
             events.append((order["id"], actor, Jsonb(change)))
     if events:
         await cur.execute(
-            "UPDATE orders SET trip_id = %s, updated_at = now(), version = version + 1"
-            " WHERE id = ANY(%s)",
+            "UPDATE orders SET trip_id = %s, stop_seq = NULL, updated_at = now(),"
+            " version = version + 1 WHERE id = ANY(%s)",
             (trip_id, [e[0] for e in events]),
         )
         await cur.executemany(

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from orders.csv_import import parse_orders_csv
 from orders.inventory import OversellPolicy
 
-from .store import Numbering, OrderRefused, create_order
+from .store import DEFAULT_FENCE_RADIUS_M, Numbering, OrderRefused, create_order
 
 
 class RowProblem(BaseModel):
@@ -45,6 +45,7 @@ async def import_orders(
     actor: str,
     numbering: Numbering,
     oversell: OversellPolicy,
+    default_radius_m: float = DEFAULT_FENCE_RADIUS_M,
 ) -> ImportReport:
     parsed = parse_orders_csv(text)
     problems = [RowProblem(line=e.line, order_number=e.order_number, reason=e.reason)
@@ -59,7 +60,12 @@ async def import_orders(
                 try:
                     async with conn.transaction():  # a savepoint per order
                         created = await create_order(
-                            conn, order, actor=actor, numbering=numbering, oversell=oversell
+                            conn,
+                            order,
+                            actor=actor,
+                            numbering=numbering,
+                            oversell=oversell,
+                            default_radius_m=default_radius_m,
                         )
                 except OrderRefused as err:
                     report.refused.append(

@@ -13,6 +13,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from ingest_service.dispatch.errors import Refused
+from ingest_service.geo.fences import create_order_fence
+from ingest_service.settings import Settings
 from orders.codes import make_sscc, sscc_epc96
 from orders.exceptions import ExceptionKind
 from orders.inventory import OversellPolicy, Shortfall, shortfalls
@@ -20,6 +23,8 @@ from orders.models import CustomerIn, OrderIn
 
 # Orders in these states still want their lines from stock (picking takes them off).
 RESERVING_STATES = ("created", "picking")
+# For callers without settings at hand (the CSV import); the API passes its own.
+DEFAULT_FENCE_RADIUS_M: float = Settings.model_fields["default_fence_radius_m"].default
 
 
 class OrderRefused(ValueError):
@@ -127,8 +132,12 @@ async def create_order(
     actor: str,
     numbering: Numbering,
     oversell: OversellPolicy,
+    default_radius_m: float = DEFAULT_FENCE_RADIUS_M,
 ) -> Created:
-    """Store one validated order. Raises OrderRefused with a reason a user can act on."""
+    """Store one validated order. Raises OrderRefused with a reason a user can act on.
+
+    An order with lat/lon gets its destination fence: a customer_site circle of the
+    destination's radius_m, or `default_radius_m` (Settings.default_fence_radius_m)."""
     prices = await _prices(conn, order)
     wanted: dict[str, int] = {}
     for line in order.lines:
@@ -160,6 +169,19 @@ async def create_order(
     if row is None:
         raise OrderRefused(f"order {order.number} already exists", conflict=True)
     order_id = int(row[0])
+    if d.lat is not None and d.lon is not None:
+        try:
+            await create_order_fence(
+                conn,
+                order_id=order_id,
+                number=order.number,
+                lon=d.lon,
+                lat=d.lat,
+                radius_m=d.radius_m or default_radius_m,
+                actor=actor,
+            )
+        except Refused as err:
+            raise OrderRefused(str(err)) from None
     async with conn.cursor() as c:
         await c.executemany(
             "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price)"

@@ -1,4 +1,5 @@
-"""Vehicles and dock doors: the trucks, and which trip each dispatch door is loading."""
+"""Vehicles, dock doors and trackers: the trucks, which trip each dispatch door is loading,
+and which GNSS device reports for which truck."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from ingest_service.dispatch.errors import as_http
 from ingest_service.dispatch.fleet import (
     DoorAssign,
     DoorOut,
+    TrackerAssign,
+    TrackerOut,
     VehicleIn,
     VehicleOut,
     VehiclePatch,
     assign_door,
+    assign_tracker,
     create_vehicle,
     deactivate_vehicle,
     get_vehicle,
     list_doors,
+    list_trackers,
     list_vehicles,
+    unassign_tracker,
     update_vehicle,
 )
 
@@ -96,3 +102,35 @@ async def assign(
     async with pool.connection() as conn, conn.transaction():
         with as_http():
             return await assign_door(conn, site, door, body.trip, actor=user.username)
+
+
+@router.get("/trackers", dependencies=[Depends(READERS)])
+async def trackers(
+    pool: PoolDep, vehicle: str | None = None, site: str | None = None
+) -> list[TrackerOut]:
+    """GNSS devices and the vehicle each reports for."""
+    async with pool.connection() as conn:
+        return await list_trackers(conn, vehicle=vehicle, site=site)
+
+
+@router.put("/trackers/{site}/{gateway}/{device}", dependencies=[Depends(MANAGERS)])
+async def assign_gnss(
+    site: str, gateway: str, device: str, body: TrackerAssign, pool: PoolDep, user: CurrentUser
+) -> TrackerOut:
+    """This device's positions are now the vehicle's (one vehicle per device; a vehicle may
+    carry several)."""
+    async with pool.connection() as conn, conn.transaction():
+        with as_http():
+            return await assign_tracker(
+                conn, site, gateway, device, body.vehicle, actor=user.username
+            )
+
+
+@router.delete(
+    "/trackers/{site}/{gateway}/{device}", status_code=204, dependencies=[Depends(MANAGERS)]
+)
+async def unassign_gnss(site: str, gateway: str, device: str, pool: PoolDep) -> None:
+    """The device no longer reports for a vehicle."""
+    async with pool.connection() as conn, conn.transaction():
+        with as_http():
+            await unassign_tracker(conn, site, gateway, device)

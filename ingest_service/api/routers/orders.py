@@ -77,7 +77,12 @@ async def new_order(
     async with pool.connection() as conn, conn.transaction():
         try:
             created = await create_order(
-                conn, order, actor=user.username, numbering=numbering(settings), oversell=policy
+                conn,
+                order,
+                actor=user.username,
+                numbering=numbering(settings),
+                oversell=policy,
+                default_radius_m=settings.default_fence_radius_m,
             )
         except OrderRefused as err:
             raise _refused(err) from None
@@ -114,6 +119,7 @@ async def import_csv(
             actor=user.username,
             numbering=numbering(settings),
             oversell=OversellPolicy(settings.oversell_policy),
+            default_radius_m=settings.default_fence_radius_m,
         )
 
 

@@ -1,4 +1,5 @@
-"""Trips: create, read with their orders and packages, plan orders onto them, depart."""
+"""Trips: create, read with their stops, orders and packages, plan orders and stops onto
+them, depart."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from ingest_service.dispatch.trips import (
     TripFilter,
     TripIn,
     TripOut,
+    TripPatch,
     TripSummary,
     create_trip,
     get_trip,
     list_trips,
     plan_orders,
+    update_trip,
 )
+from ingest_service.geo.stops import StopsIn, set_stops
 
 router = APIRouter(prefix="/trips", tags=["trips"])
 READERS = requires(Role.DISPATCHER, Role.DOCK, Role.VIEWER)
@@ -44,9 +48,30 @@ async def new_trip(trip: TripIn, pool: PoolDep) -> TripOut:
 
 @router.get("/{trip_id}", dependencies=[Depends(READERS)])
 async def one_trip(trip_id: str, pool: PoolDep) -> TripOut:
-    """A trip with every order and package planned on it or loaded on it."""
+    """A trip with its stops (state and ETA) and every order and package planned on it or
+    loaded on it."""
     async with pool.connection() as conn:
         with as_http():
+            return await get_trip(conn, trip_id)
+
+
+@router.patch("/{trip_id}", dependencies=[Depends(MANAGERS)])
+async def change_trip(trip_id: str, patch: TripPatch, pool: PoolDep) -> TripOut:
+    """Change vehicle, driver, route (a GeoJSON LineString) or origin fence before it
+    leaves."""
+    async with pool.connection() as conn, conn.transaction():
+        with as_http():
+            return await update_trip(conn, trip_id, patch)
+
+
+@router.put("/{trip_id}/stops", dependencies=[Depends(MANAGERS)])
+async def stops(trip_id: str, body: StopsIn, pool: PoolDep, user: CurrentUser) -> TripOut:
+    """Set the stops in the order driven, each with its orders (all going to one
+    destination fence) or an explicit `fence_id`. The orders are planned on the trip with
+    their stop; the trip's other orders keep no stop. Refused once the trip has left."""
+    async with pool.connection() as conn, conn.transaction():
+        with as_http():
+            await set_stops(conn, trip_id, body, actor=user.username)
             return await get_trip(conn, trip_id)
 
 
