@@ -38,6 +38,9 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         linger_ms=settings.ingest_linger_ms,
         max_future_s=settings.ingest_max_future_s,
         ca_file=settings.mqtt_ca_file,
+        arriving_eta_min=settings.arriving_eta_min,
+        approach_radius_m=settings.approach_radius_m,
+        stale_tracker_min=settings.stale_tracker_min,
     )
 
 

@@ -31,12 +31,14 @@ from event_contract import subscription
 from mqtt_client import BrokerAddress, make_client
 
 from ..orders.matcher import ScanMatcher
+from ..tracking import PositionTracker
 from .processor import DatabaseNotReady, Inbound, Processor
 from .stats import IngestStats
 
 __all__ = ["ConsumerConfig", "DatabaseNotReady", "Inbound", "IngestConsumer"]
 log = logging.getLogger(__name__)
 STALLED_AFTER_S = 60.0  # a batch in hand this long makes health "degraded"
+STALE_CHECK_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class ConsumerConfig:
     ca_file: str | None = None
     # Match new scans to orders and answer each on its gateway's feedback topic.
     match_scans: bool = True
+    # Follow vehicles by their trackers' positions: fences, ETAs, orders in transit, arriving
+    # and arrived (Settings: arriving_eta_min, approach_radius_m, stale_tracker_min).
+    track_positions: bool = True
+    arriving_eta_min: float = 10.0
+    approach_radius_m: float = 1_000.0
+    stale_tracker_min: float = 10.0
 
 
 class IngestConsumer:
@@ -80,7 +88,15 @@ class IngestConsumer:
             stats=stats,
             stopping=self._stopping,
             matcher=ScanMatcher() if config.match_scans else None,
+            tracker=PositionTracker(
+                arriving_eta_min=config.arriving_eta_min,
+                approach_radius_m=config.approach_radius_m,
+            )
+            if config.track_positions
+            else None,
+            stale_tracker_min=config.stale_tracker_min if config.track_positions else None,
         )
+        self._stale_checked = time.monotonic()
         self.client, self._connect_props = make_client(
             broker,
             config.client_id,
@@ -221,6 +237,9 @@ class IngestConsumer:
     # -- writer thread --------------------------------------------------------------------
     def _run(self) -> None:
         while (batch := self._collect()) is not None:
+            if time.monotonic() - self._stale_checked >= STALE_CHECK_EVERY_S:
+                self._stale_checked = time.monotonic()
+                self.processor.check_stale_trackers()
             if not batch:
                 continue
             self._busy_since = time.monotonic()

@@ -23,6 +23,7 @@ from event_contract import decode
 
 from ..orders.matcher import Outgoing, ScanMatcher
 from ..storage.writer import BatchWriter, Quarantined, WriteResult
+from ..tracking import PositionTracker, open_stale_trackers
 from .stats import IngestStats
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,13 @@ class Processor:
         stats: IngestStats,
         stopping: threading.Event,
         matcher: ScanMatcher | None = None,
+        tracker: PositionTracker | None = None,
+        stale_tracker_min: float | None = None,
     ):
         self.database_url = database_url
         self.matcher = matcher
+        self.tracker = tracker
+        self.stale_tracker_min = stale_tracker_min  # None: no stale-tracker check
         self._verdicts: list[Outgoing] = []
         self.max_future = timedelta(seconds=max_future_s)
         self.stats = stats
@@ -91,7 +96,7 @@ class Processor:
     def _connect(self) -> BatchWriter:
         conn = psycopg.connect(self.database_url, autocommit=False, connect_timeout=10)
         try:
-            return BatchWriter(conn, self.matcher)
+            return BatchWriter(conn, self.matcher, self.tracker)
         except psycopg.OperationalError:
             conn.close()
             raise
@@ -171,6 +176,25 @@ class Processor:
             received=decoded.received, stored=result.stored, duplicates=result.duplicates
         )
         self.stats.add(quarantined=result.quarantined, messages=len(batch))
+        if result.tracking:
+            self.stats.add_tracking(result.tracking)
+
+    def check_stale_trackers(self) -> None:
+        """Open stale-tracker exceptions (deduplicated, so every worker may run it). Never
+        raises: a failure is logged and the next check tries again."""
+        if self.stale_tracker_min is None:
+            return
+        try:
+            if self._writer is None or self._writer.conn.closed:
+                self._writer = self._connect()
+            conn = self._writer.conn
+            with conn.transaction():
+                opened = open_stale_trackers(conn, datetime.now(UTC), self.stale_tracker_min)
+            self.stats.add_tracking({"stale_trackers_opened": opened})
+        except Exception as err:
+            log.exception("ingest: the stale-tracker check failed; trying again in a minute")
+            if isinstance(err, psycopg.OperationalError) and self._writer is not None:
+                self._writer.conn.close()  # the next write reconnects
 
     def take_verdicts(self) -> list[Outgoing]:
         """The verdicts of the batches committed since the last call."""

@@ -23,6 +23,10 @@ class IngestStats(Collector):
         self.messages = 0
         self.db_errors = 0
         self.verdicts = 0  # verdicts on scans sent to the docks
+        # Tracking (positions moving orders), by what happened: positions_untracked (no
+        # tracker row), fence_transitions, order_moves, delays_opened, fixes_rejected (too
+        # late for the fence machine), tracking_failures, stale_trackers_opened.
+        self.tracking: Counter[str] = Counter()
         self.pending = 0  # messages received and not yet acknowledged
         self.connected = False
         self.batch_events = Histogram(
@@ -53,6 +57,10 @@ class IngestStats(Collector):
             self.stored.update(stored)
             self.duplicates.update(duplicates)
 
+    def add_tracking(self, counts: dict[str, int]) -> None:
+        with self._lock:
+            self.tracking.update(counts)
+
     def snapshot(self) -> dict[str, object]:
         with self._lock:
             return {
@@ -65,6 +73,7 @@ class IngestStats(Collector):
                 "verdicts_sent": self.verdicts,
                 "pending_messages": self.pending,
                 "broker_connected": self.connected,
+                "tracking": dict(self.tracking),
             }
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -86,6 +95,14 @@ class IngestStats(Collector):
                 stored.add_metric([key], value)
             for key, value in self.duplicates.items():
                 dups.add_metric([key], value)
+            tracking = CounterMetricFamily(
+                "tracklane_ingest_tracking",
+                "What positions did: fence transitions, order moves, failures...",
+                labels=["what"],
+            )
+            for key, value in self.tracking.items():
+                tracking.add_metric([key], value)
+            yield tracking
             yield received
             yield stored
             yield dups

@@ -17,9 +17,11 @@ from psycopg import sql
 
 from event_contract import DeviceStatus, PositionEvent, ScanEvent
 from ingest_service.orders.matcher import NewScan
+from ingest_service.tracking.rows import NewPosition
 
 if TYPE_CHECKING:
     from ingest_service.orders.matcher import Outgoing, ScanMatcher
+    from ingest_service.tracking import PositionTracker
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +108,15 @@ class WriteResult:
     quarantined: int = 0
     # Verdicts on the new scans, to publish once the transaction has committed.
     verdicts: list[Outgoing] = field(default_factory=list)
+    # What tracking the new positions did (fence transitions, order moves, failures...).
+    tracking: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: WriteResult) -> None:
-        for mine, theirs in ((self.stored, other.stored), (self.duplicates, other.duplicates)):
+        for mine, theirs in (
+            (self.stored, other.stored),
+            (self.duplicates, other.duplicates),
+            (self.tracking, other.tracking),
+        ):
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
         self.quarantined += other.quarantined
@@ -129,14 +137,24 @@ _NEW_SCAN_COLUMNS = (
     " RETURNING event_id, time, site, gateway, device, code, code_kind, symbology, door,"
     " station, stage"
 )
+# What tracking needs of each newly inserted position, in NewPosition's field order.
+_NEW_POSITION_COLUMNS = (
+    " RETURNING event_id, time, site, gateway, device, lat, lon, speed_mps, heading_deg, hdop"
+)
 
 
 class BatchWriter:
     """Owns one connection; call `write` from one thread at a time."""
 
-    def __init__(self, conn: psycopg.Connection, matcher: ScanMatcher | None = None):
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        matcher: ScanMatcher | None = None,
+        tracker: PositionTracker | None = None,
+    ):
         self.conn = conn
         self.matcher = matcher  # scans inserted for the first time are matched to orders
+        self.tracker = tracker  # and positions move the orders their vehicle carries
         self._prepare()
 
     def _prepare(self) -> None:
@@ -162,17 +180,24 @@ class BatchWriter:
     ) -> WriteResult:
         """Store rows from `build_rows` and quarantine rows in one transaction."""
         result = WriteResult()
+        new: dict[str, list[tuple[Any, ...]]] = {}
         with self.conn.transaction(), self.conn.cursor() as cur:
             for event_type, batch in rows.items():
                 table = TABLES[event_type]
-                returning = event_type == "scan" and self.matcher is not None
+                returning = self._returning(event_type)
                 inserted = self._copy_insert(cur, table, batch, returning=returning)
                 result.stored[table.name] = inserted
                 result.duplicates[table.name] = len(batch) - inserted
                 if returning and inserted:
-                    assert self.matcher is not None
-                    new_scans = [NewScan(*row) for row in cur.fetchall()]
-                    result.verdicts = self.matcher.match(self.conn, new_scans)
+                    new[event_type] = cur.fetchall()
+            # Positions before scans: tracking locks vehicle rows, then orders; matching
+            # locks orders. So every transaction takes vehicle rows before any order row.
+            if self.tracker is not None and new.get("position"):
+                positions = [NewPosition(*row) for row in new["position"]]
+                result.tracking = dict(self.tracker.track(self.conn, positions))
+            if self.matcher is not None and new.get("scan"):
+                scans = [NewScan(*row) for row in new["scan"]]
+                result.verdicts = self.matcher.match(self.conn, scans)
             if quarantined:
                 with cur.copy(
                     "COPY quarantine (topic, reason, payload, event_index) FROM STDIN"
@@ -184,8 +209,15 @@ class BatchWriter:
                 result.quarantined = len(quarantined)
         return result
 
+    def _returning(self, event_type: str) -> str:
+        if event_type == "scan" and self.matcher is not None:
+            return _NEW_SCAN_COLUMNS
+        if event_type == "position" and self.tracker is not None:
+            return _NEW_POSITION_COLUMNS
+        return ""
+
     def _copy_insert(
-        self, cur: psycopg.Cursor, table: Table, batch: list[tuple[Any, ...]], *, returning: bool
+        self, cur: psycopg.Cursor, table: Table, batch: list[tuple[Any, ...]], *, returning: str
     ) -> int:
         stage = sql.Identifier(f"stage_{table.name}")
         cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
@@ -205,7 +237,7 @@ class BatchWriter:
                 table=sql.Identifier(table.name),
                 cols=cols,
                 stage=stage,
-                returning=sql.SQL(_NEW_SCAN_COLUMNS if returning else ""),
+                returning=sql.SQL(returning),  # type: ignore[arg-type]  # a constant above
             )
         )
         return cur.rowcount
