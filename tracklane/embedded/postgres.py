@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,33 @@ class EmbeddedPostgres:
             raise RuntimeError("embedded PostgreSQL is not started")
         return self._server.get_uri(database)
 
-    def stop(self) -> None:
+    def stop(self, *, timeout_s: float = 30.0) -> None:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+            # The wheel's cleanup can return while the postmaster is still shutting down
+            # (when its `pg_ctl stop` fails it signals and waits only briefly); a start on the
+            # same folder then finds a server that is "stopping", not "ready". Wait it out.
+            pid_file = self.data_dir / "postmaster.pid"
+            deadline = time.monotonic() + timeout_s
+            while pid_file.exists() and _postmaster_alive(pid_file):
+                if time.monotonic() > deadline:
+                    log.warning("embedded PostgreSQL in %s is still stopping", self.data_dir)
+                    break
+                time.sleep(0.1)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _postmaster_alive(pid_file: Path) -> bool:
+    """Whether the process named on the first line of postmaster.pid still exists."""
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
