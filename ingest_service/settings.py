@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     arriving_eta_min: float = Field(default=10.0, gt=0, le=600)
     approach_radius_m: float = Field(default=1_000.0, gt=0, le=100_000)
     stale_tracker_min: float = Field(default=10.0, gt=0, le=1440)
+    # The fence hysteresis (geofence/state.py FenceParams): a fix counts as inside when it is
+    # fence_inner_margin_m inside the edge, outside when fence_outer_margin_m beyond it, and
+    # a crossing is confirmed after fence_min_dwell_s on the new side.
+    fence_min_dwell_s: float = Field(default=60.0, ge=0, le=600)
+    fence_inner_margin_m: float = Field(default=15.0, ge=0, le=1_000)
+    fence_outer_margin_m: float = Field(default=30.0, ge=0, le=1_000)
 
     @property
     def model_fields_set_from_env(self) -> set[str]:

@@ -4,6 +4,10 @@ The vehicle keeps driving whether or not anyone listens, like a real truck; ever
 connected at an epoch receives that epoch's sentences, CRLF-terminated, and so does the pty
 (`pty=True`, read `pty_path`) as from a receiver on a serial port.
 
+A script may drive it: `park()` stops the vehicle where it is (fixes keep coming, at speed
+0), `drive()` sets it going again, and `await drive_to(distance_m)` drives on and parks
+on reaching that distance along the route (`odometer_m`).
+
 Faults, drawn from `seed` so a test can repeat them: dropouts (epochs sent nowhere, as under
 a bridge), corrupt checksums, and position jumps (a multipath fix far off the route).
 """
@@ -86,6 +90,12 @@ class GpsSimulator(TcpDevice):
         self._rng = random.Random(self.config.seed)
         self._faults_rng = random.Random(self.config.seed + 1)  # noise stays as it was
         self._silent = 0  # epochs left in the current dropout
+        self.speed_mps = self.config.speed_mps  # now: park() and drive() change it
+        self.odometer_m = 0.0  # how far along the route the vehicle has driven
+        self._park_at_m: float | None = None
+        self._parked = asyncio.Event()
+        if self.parked:
+            self._parked.set()
         wants_pty = self.config.pty or self.config.pty_link is not None
         self.pty = PtyDevice(self.config.pty_link, self.name) if wants_pty else None
 
@@ -166,12 +176,44 @@ class GpsSimulator(TcpDevice):
             time=when,
             lat=point[0],
             lon=point[1],
-            speed_mps=self.config.speed_mps,
+            speed_mps=self.speed_mps,
             heading_deg=heading,
             satellites=self.config.satellites,
             hdop=self.config.hdop,
             altitude_m=self.config.altitude_m,
         )
+
+    @property
+    def parked(self) -> bool:
+        return self.speed_mps == 0
+
+    def park(self) -> None:
+        """Stop where the vehicle is; it keeps reporting fixes, at speed 0."""
+        self.speed_mps, self._park_at_m = 0.0, None
+        self._parked.set()
+
+    def drive(self, speed_mps: float | None = None, *, until_m: float | None = None) -> None:
+        """Drive on at `speed_mps` (default: the configured speed); with `until_m`, park on
+        reaching that distance along the route."""
+        speed = self.config.speed_mps if speed_mps is None else speed_mps
+        if speed < 0:
+            raise ValueError(f"{self.name}: speed_mps must not be negative, not {speed}")
+        self.speed_mps, self._park_at_m = speed, until_m
+        if speed == 0 or (until_m is not None and self.odometer_m >= until_m):
+            self.park()
+        else:
+            self._parked.clear()
+
+    async def drive_to(self, distance_m: float, speed_mps: float | None = None) -> None:
+        """Drive on and park at `distance_m` along the route; returns once parked there."""
+        self.drive(speed_mps, until_m=distance_m)
+        await self._parked.wait()
+
+    def _advance(self, seconds: float) -> None:
+        self.odometer_m += self.speed_mps * seconds
+        if self._park_at_m is not None and self.odometer_m >= self._park_at_m:
+            self.odometer_m = self._park_at_m
+            self.park()
 
     def _fix_time(self) -> datetime:
         now = datetime.now(UTC)
@@ -186,11 +228,13 @@ class GpsSimulator(TcpDevice):
         started = loop.time()
         tick = 0
         while True:
-            fix = self.fix_at(tick * period * self.config.speed_mps, self._fix_time())
+            fix = self.fix_at(self.odometer_m, self._fix_time())
             self.last_fix = fix
             self.epochs += 1
             self._epoch(fix)
             # Pace against the start time, and skip epochs missed while the loop was busy
             # instead of bursting them out late.
-            tick = max(tick + 1, int((loop.time() - started) / period))
+            ticks = max(tick + 1, int((loop.time() - started) / period))
+            self._advance((ticks - tick) * period)
+            tick = ticks
             await asyncio.sleep(max(0.0, started + tick * period - loop.time()))

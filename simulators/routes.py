@@ -20,6 +20,10 @@ DEMO_ROUTE: tuple[LatLon, ...] = (
     (52.00000, 4.41500),
     (52.00000, 4.40000),
 )
+# The demo fleet's second truck: DEMO_ROUTE mirrored through the yard, south and west.
+DEMO_ROUTE_SOUTH: tuple[LatLon, ...] = tuple(
+    (round(104.0 - lat, 5), round(8.8 - lon, 5)) for lat, lon in DEMO_ROUTE
+)
 
 
 def distance_m(a: LatLon, b: LatLon) -> float:
@@ -79,3 +83,20 @@ class RouteWalker:
             distance -= leg
         # Only zero-length legs remain: stand on the last waypoint.
         return self.waypoints[-1], 0.0
+
+    def along_m(self, point: LatLon) -> float:
+        """How far along the route (from its start, first lap) the point nearest to `point`
+        lies: where a vehicle driving the route passes closest to it."""
+        best, best_gap, start = 0.0, math.inf, 0.0
+        for (a, b), leg in zip(itertools.pairwise(self.waypoints), self.legs, strict=True):
+            # Flat-earth metres around a: fine for a leg of a delivery route.
+            scale = math.cos(math.radians(a[0]))
+            bx, by = (b[1] - a[1]) * scale, b[0] - a[0]
+            px, py = (point[1] - a[1]) * scale, point[0] - a[0]
+            length2 = bx * bx + by * by
+            f = 0.0 if length2 == 0 else min(1.0, max(0.0, (px * bx + py * by) / length2))
+            gap = math.hypot(px - f * bx, py - f * by)
+            if gap < best_gap:
+                best, best_gap = start + f * leg, gap
+            start += leg
+        return best

@@ -132,7 +132,7 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKLANE_")}
     env["TRACKLANE_DATA_DIR"] = str(tmp_path / "data")
     result = subprocess.run(
-        [sys.executable, "-m", "tracklane", "demo", "--for", "40", "--port", str(free_port())],
+        [sys.executable, "-m", "tracklane", "demo", "--for", "120", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -143,13 +143,14 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert summary["quarantined"] >= 1, "the demo's malformed message is caught"
     kinds = summary["events_by_kind"]
     assert kinds["rfid_scans"] > 0 and kinds["serial_scans"] > 0 and kinds["positions"] > 0
-    # The warehouse's wave: every order packed and loaded by scans alone, and the one
-    # deliberate wrong load caught.
-    assert summary["orders"] == {"loaded": 6}
+    # The warehouse's wave: every order packed and loaded by scans alone (the one deliberate
+    # wrong load caught), driven out by the trucks, arrived by their positions alone and
+    # confirmed delivered by the drivers.
+    assert summary["orders"] == {"delivered": 6}
     assert summary["exceptions"] == {"wrong_load": 1}
     # The private broker admitted each gateway as its own provisioned user.
     users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
-    for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1"):
+    for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1", "gw-wh1-truck-2"):
         assert f"\n{user}:$7$" in f"\n{users}"
     assert (
         "allow_anonymous false" in (tmp_path / "data" / "mosquitto" / "mosquitto.conf").read_text()

@@ -73,7 +73,12 @@ def test_a_demo_gateway_is_refused_under_another_gateways_topic(
     demo_setup: tuple[runtime.Services, dict[tuple[str, str], BrokerAddress]],
 ) -> None:
     svc, brokers = demo_setup
-    assert set(brokers) == {("wh1", "dock-a"), ("wh1", "dock-b"), ("wh1", "truck-1")}
+    assert set(brokers) == {
+        ("wh1", "dock-a"),
+        ("wh1", "dock-b"),
+        ("wh1", "truck-1"),
+        ("wh1", "truck-2"),
+    }
     dock_a = brokers[("wh1", "dock-a")]
     assert dock_a.username == "gw-wh1-dock-a"
     ingest_url = parse_mqtt_url(svc.mqtt_url)

@@ -3,8 +3,11 @@
 Embedded PostgreSQL and a private Mosquitto (unless URLs are configured), ingest and the
 API in this process, and for each `firmware_configs/demo-*.toml` gateway its simulators
 (`demo_devices`: NMEA over TCP, a scanner on a serial pty, an RFID reader over LLRP) and an
-edge agent publishing over MQTT. The private broker admits only provisioned users: each
-demo gateway is provisioned (a new password each run) and may publish only under its own
+edge agent publishing over MQTT. The warehouse floor packs and loads a wave of orders
+(`demo_warehouse`), then the fleet drives each loaded trip to its customers: the orders
+move to in transit, arriving and arrived from the trucks' positions alone, and the drivers
+confirm them delivered (`demo_fleet`). The private broker admits only provisioned users:
+each demo gateway is provisioned (a new password each run) and may publish only under its own
 topics. A flaky link plays dock-a: now and then its last batch is sent again, as after a
 lost PUBACK, and once a malformed message, as from a firmware bug, so the summary shows
 duplicates and quarantine at work. At the end every event a gateway had acknowledged is
@@ -40,6 +43,7 @@ from ingest_service.settings import Settings
 from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
 from tracklane import runtime
 from tracklane.demo_devices import DemoDevices, kinds_of_devices
+from tracklane.demo_fleet import FENCE_DWELL_S, Fleet
 from tracklane.demo_warehouse import Floor, Numbering, Wave, receive_wave, wave_summary
 from tracklane.embedded.broker import free_port
 from tracklane.gateways import Credentials, gateway_principal, provision
@@ -179,6 +183,8 @@ async def _simulate(
         warehouse.wave = wave
         floor = Floor(wave, devices.handles, reader_doors=devices.reader_doors)
         tasks.append(asyncio.create_task(floor.run(stop), name="warehouse-floor"))
+        fleet = Fleet(warehouse.database_url, wave.trips, devices.handles)
+        tasks.append(asyncio.create_task(fleet.run(stop), name="fleet"))
         if FLAKY_GATEWAY in brokers:
             flaky = _flaky_link(brokers[FLAKY_GATEWAY], ledger, stop)
             tasks.append(asyncio.create_task(flaky, name="flaky-link"))
@@ -251,7 +257,10 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
     logins = provision_gateways(settings, gateways)
     with runtime.services(settings) as svc:
         mode = prepare_database(settings, svc.database_url, run_migrations=True)
-        settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
+        demo_only: dict[str, Any] = {"secret_key": runtime.dev_secret(settings)}
+        if "fence_min_dwell_s" not in settings.model_fields_set:
+            demo_only["fence_min_dwell_s"] = FENCE_DWELL_S  # see demo_fleet.py
+        settings = settings.model_copy(update=demo_only)
         password = demo_admin(settings, svc.database_url, may_reset=svc.embedded_database)
         with ingest_running(
             settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, storage_mode=mode

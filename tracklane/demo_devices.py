@@ -1,7 +1,8 @@
 """The demo's devices: a simulator behind every source of every demo gateway, on real wires.
 
 Each source type has a starter in `STARTERS` that brings up its simulator and returns the
-source pointed at it: a GNSS receiver streaming NMEA over TCP, a barcode scanner on a
+source pointed at it: a GNSS receiver streaming NMEA over TCP (a fleet truck's receiver
+parked in the yard on the truck's route, for demo_fleet.py to drive), a barcode scanner on a
 pseudo-terminal (the gateway opens it as a serial port), a fixed RFID reader speaking LLRP
 on a free port that plays a scripted tag population (`simulators/tag_population.py`:
 tagged pallets and cases through its doors, cross-reads and stray tags included). A new
@@ -22,6 +23,7 @@ from simulators.gps import GpsSimConfig, GpsSimulator
 from simulators.llrp_reader import FakeLlrpReader
 from simulators.scanner import ScannerSimConfig, ScannerSimulator
 from simulators.tag_population import ScenarioConfig, TagScenario
+from tracklane.demo_fleet import truck_with
 
 # What each source type's events are called in the demo's summary.
 KIND_OF_SOURCE = {
@@ -51,8 +53,14 @@ Starter = Callable[[Any, "DemoDevices"], Awaitable[SourceConfig]]
 
 
 async def _nmea_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
-    config = GpsSimConfig(rate_hz=2.0, speed_mps=12.0, noise_m=2.0, seed=devices.seed)
+    truck = truck_with(source.device)
+    if truck is None:  # not one of the fleet's trucks: it drives round the demo loop
+        config = GpsSimConfig(rate_hz=2.0, speed_mps=12.0, noise_m=2.0, seed=devices.seed)
+    else:  # parked in the yard on its own route until demo_fleet.py drives it
+        config = GpsSimConfig(route=truck.route, rate_hz=2.0, speed_mps=0.0, noise_m=2.0,
+                              seed=devices.seed)  # fmt: skip
     gps = await devices.stack.enter_async_context(GpsSimulator(config))
+    devices.handles[source.device] = gps
     return pointed_at(source, devices.gateway, host=gps.host, port=gps.port)
 
 

@@ -3,11 +3,13 @@
 At start it stocks the shelves, puts two trucks on two trips, assigns the dispatch doors
 (dock A's door-1 and dock B's door-3 load trip 1, door-4 loads trip 2) and receives a wave of
 orders through the same code the API uses, each with SSCC-labelled packages (RFID-tagged for
-the orders that leave through dock B). Then the floor works the wave: every package is
-scanned at the pack station, then loaded at its trip's door, by the serial scanner at door-1
-or carried through an RFID door. Once, a package of trip 2 is scanned at door-1 by mistake:
-a wrong load, refused at the dock and opened as an exception. Nothing here writes an order's
-state: only scans move orders, through ingest, as in production.
+the orders that leave through dock B) and a customer along its truck's route, one stop each
+(demo_fleet.py lays out the fences, trackers and stops, and drives the trucks). Then the
+floor works the wave: every package is scanned at the pack station, then loaded at its
+trip's door, by the serial scanner at door-1 or carried through an RFID door. Once, a
+package of trip 2 is scanned at door-1 by mistake: a wrong load, refused at the dock and
+opened as an exception. Nothing here writes an order's state: only scans move orders,
+through ingest, as in production.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from orders.inventory import OversellPolicy
 from orders.models import CustomerIn, DestinationIn, LineIn, OrderIn
 from simulators.llrp_reader import FakeLlrpReader
 from simulators.scanner import ScannerSimulator
+from tracklane.demo_fleet import FLEET, lay_out
 
 log = logging.getLogger(__name__)
 STEP_S = 1.2  # a dock worker's pace: one scan or one pallet through a door
@@ -33,10 +36,16 @@ SITE = "wh1"
 PRODUCTS = [("SKU-CHAIR", "04012345000016", "Office chair", 89.0),
             ("SKU-DESK", "04012345000023", "Standing desk", 349.0),
             ("SKU-LAMP", "04012345000030", "Desk lamp", 29.5)]  # fmt: skip
+# One customer per order, along the trucks' routes (demo_fleet.py) in the order driven: the
+# first three on truck 1's way north and east of the yard, the others on truck 2's way south
+# and west. Made-up names and addresses.
 CUSTOMERS = [
-    ("C-ACME", "Acme Offices", 52.5200, 13.4050, "Alexanderplatz 1, Berlin"),
-    ("C-BOLT", "Bolt Studio", 52.5070, 13.3900, "Potsdamer Str. 3, Berlin"),
-    ("C-CATO", "Cato Legal", 52.5310, 13.3840, "Invalidenstr. 50, Berlin"),
+    ("C-ACME", "Acme Offices", 52.00150, 4.40224, "Noordkade 1, Polderdorp"),
+    ("C-BOLT", "Bolt Studio", 52.00242, 4.40600, "Molenweg 3, Polderdorp"),
+    ("C-CATO", "Cato Legal", 52.00530, 4.40600, "Vaartstraat 50, Polderdorp"),
+    ("C-DUNE", "Dune Dental", 51.99850, 4.39776, "Zuidkade 7, Polderdorp"),
+    ("C-EBBE", "Ebbe Bakery", 51.99758, 4.39400, "Dijkweg 12, Polderdorp"),
+    ("C-FERN", "Fern Florists", 51.99470, 4.39400, "Slotlaan 9, Polderdorp"),
 ]
 
 
@@ -63,11 +72,11 @@ class Wave:
 async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
     """Stock, trucks, trips, door assignments, and a wave of orders; numbers unique per run."""
     run = datetime.now(UTC).strftime("%m%d%H%M%S")
-    trips = {f"T{run}-1": "truck-1", f"T{run}-2": "truck-2"}
+    trips = {f"T{run}-{i}": truck.vehicle for i, truck in enumerate(FLEET, start=1)}
     t1, t2 = list(trips)
     doors = {"door-1": t1, "door-3": t1, "door-4": t2}
     plan = [(t1, "door-1", False), (t1, "door-1", False), (t1, "door-3", True),
-            (t2, "door-4", True), (t2, "door-4", True), (t1, "door-3", True)]  # fmt: skip
+            (t2, "door-4", True), (t2, "door-4", True), (t2, "door-4", True)]  # fmt: skip
     window = datetime.now(UTC) + timedelta(hours=3)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         async with conn.transaction():
@@ -102,7 +111,7 @@ async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
                 )
         orders = []
         for i, (trip, door, tagged) in enumerate(plan):
-            ref, name, lat, lon, address = CUSTOMERS[i % len(CUSTOMERS)]
+            ref, name, lat, lon, address = CUSTOMERS[i]
             order = OrderIn(
                 number=f"SO-{run}-{i + 1}",
                 customer=CustomerIn(ref=ref, name=name, email=f"ops@{ref.lower()}.example"),
@@ -128,6 +137,10 @@ async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
                 )
                 packages = [(str(s), e) for s, e in await cur.fetchall()]
             orders.append(PlannedOrder(order.number, trip, door, packages))
+        # Where the trucks go: one stop per order, in the order of CUSTOMERS along the route.
+        stops = {trip: [o.number for o in orders if o.trip == trip] for trip in trips}
+        async with conn.transaction():
+            await lay_out(conn, trips, stops)
     return Wave(run, trips, doors, orders)
 
 

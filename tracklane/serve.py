@@ -41,6 +41,9 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         arriving_eta_min=settings.arriving_eta_min,
         approach_radius_m=settings.approach_radius_m,
         stale_tracker_min=settings.stale_tracker_min,
+        fence_min_dwell_s=settings.fence_min_dwell_s,
+        fence_inner_margin_m=settings.fence_inner_margin_m,
+        fence_outer_margin_m=settings.fence_outer_margin_m,
     )
 
 

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from event_contract import subscription
+from geofence.state import FenceParams
 from mqtt_client import BrokerAddress, make_client
 
 from ..orders.matcher import ScanMatcher
@@ -59,6 +60,10 @@ class ConsumerConfig:
     arriving_eta_min: float = 10.0
     approach_radius_m: float = 1_000.0
     stale_tracker_min: float = 10.0
+    # The fence hysteresis (Settings: fence_min_dwell_s, fence_inner_margin_m, ...).
+    fence_min_dwell_s: float = 60.0
+    fence_inner_margin_m: float = 15.0
+    fence_outer_margin_m: float = 30.0
 
 
 class IngestConsumer:
@@ -91,6 +96,11 @@ class IngestConsumer:
             tracker=PositionTracker(
                 arriving_eta_min=config.arriving_eta_min,
                 approach_radius_m=config.approach_radius_m,
+                fence_params=FenceParams(
+                    inner_margin_m=config.fence_inner_margin_m,
+                    outer_margin_m=config.fence_outer_margin_m,
+                    min_dwell_s=config.fence_min_dwell_s,
+                ),
             )
             if config.track_positions
             else None,
