@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     fence_inner_margin_m: float = Field(default=15.0, ge=0, le=1_000)
     fence_outer_margin_m: float = Field(default=30.0, ge=0, le=1_000)
 
+    # The live map (issue 6): base tiles for the dashboard's map ("" shows no tiles: fences,
+    # vehicles and trails on a plain background), and the live stream's pacing per client.
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = "&copy; OpenStreetMap contributors"
+    live_min_frame_interval_ms: float = Field(default=50.0, ge=0, le=5_000)
+    live_event_queue: int = Field(default=500, ge=10, le=100_000)
+
     @property
     def model_fields_set_from_env(self) -> set[str]:
         """TRACKLANE_* names given explicitly (environment, .env or keyword)."""

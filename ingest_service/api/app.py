@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dashboard import mount_dashboard
 from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, TooManyRequests, route_table
 from ingest_service.auth.limits import Argon2Gate, CredentialThrottle
 from ingest_service.auth.tokens import VerifiedTokenCache
@@ -35,8 +36,10 @@ from .routers import (
     exceptions,
     fleet,
     geofences,
+    geojson,
     health,
     labels,
+    live,
     metrics,
     order_exports,
     orders,
@@ -149,13 +152,18 @@ def create_app(
         geofences,
         exceptions,
         unmatched,
+        geojson,
+        live,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     _add_error_handlers(app)
     _check_every_route_is_guarded(app)
     _document_roles(app)
-    # The dashboard's static files get mounted here, at "/", by its own part. A mount at "/"
-    # must come after every route above, or it would swallow them.
+    # The dashboard's static files, at "/": a mount there must come after every route above,
+    # or it would swallow them.
+    mount_dashboard(
+        app, tile_url=settings.map_tile_url, tile_attribution=settings.map_tile_attribution
+    )
     return app
 
 
