@@ -2,6 +2,7 @@
 
 Walks the app's routes and calls each one as nobody, as a stranger with a bad token, and as
 a user of every role, so a route added without a guard, or with the wrong one, fails here.
+WebSocket routes ("WS") are opened for real and sent the token as their first message.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter
 
 from ingest_service.api import create_app
+from ingest_service.api.app import _check_every_route_is_guarded
 from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, ensure_admin, route_table
 from ingest_service.settings import Settings
 from ingest_service.storage import StorageMode
@@ -98,6 +100,13 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("PATCH", "/api/v1/trips/{trip_id}"): frozenset({D}),
     ("PUT", "/api/v1/trips/{trip_id}/stops"): frozenset({D}),
     ("POST", "/api/v1/orders/{number}/deliver"): frozenset({D, R}),
+    # The live map (docs/live-map.md): GeoJSON for dispatchers and viewers.
+    ("GET", "/api/v1/map/vehicles"): frozenset({D, V}),
+    ("GET", "/api/v1/map/vehicles/{vehicle_id}"): frozenset({D, V}),
+    ("GET", "/api/v1/map/vehicles/{vehicle_id}/trail"): frozenset({D, V}),
+    ("GET", "/api/v1/map/trips/{trip_id}"): frozenset({D, V}),
+    # The live stream: authenticated by its first message, not a header (see _live_close).
+    ("WS", "/api/v1/live"): frozenset({D, K, V}),
 }
 
 
@@ -166,6 +175,27 @@ def _guarded(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(key for key, roles in route_table(app).items() if roles is not None)
 
 
+def _live_close(client: TestClient, path: str, first: dict[str, str]) -> int | None:
+    """Open WebSocket `path`, send `first`; the close code, or None if it answered ready."""
+    with client.websocket_connect(path) as ws:
+        ws.send_json(first)
+        try:
+            assert ws.receive_json()["type"] == "ready"
+        except WebSocketDisconnect as closed:
+            return closed.code
+    return None
+
+
+def _call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
+    """The status a guarded route answers; a WebSocket's close code maps to 401/403/200."""
+    if method != "WS":
+        return client.request(method, _url(path), headers=headers).status_code
+    token = headers.get("Authorization", "").removeprefix("Bearer ")
+    first = {"type": "auth", "token": token} if token else {"type": "subscribe"}
+    code = _live_close(client, path, first)
+    return {None: 200, 4401: 401, 4403: 403}[code]
+
+
 def test_route_roles_are_the_documented_policy(app: FastAPI) -> None:
     assert route_table(app) == EXPECTED
 
@@ -202,13 +232,14 @@ def test_every_guarded_route_refuses_anonymous_and_bad_tokens(
     guarded = _guarded(app)
     assert len(guarded) >= 14
     for method, path in guarded:
-        anonymous = client.request(method, _url(path))
-        assert anonymous.status_code == 401, (method, path)
-        assert anonymous.headers["www-authenticate"] == "Bearer"
-        assert "Authorization: Bearer" in anonymous.json()["detail"]
+        assert _call(client, method, path, {}) == 401, (method, path)
+        if method != "WS":  # a WebSocket closes with a code, without headers or a body
+            anonymous = client.request(method, _url(path))
+            assert anonymous.headers["www-authenticate"] == "Bearer"
+            assert "Authorization: Bearer" in anonymous.json()["detail"]
         for junk in ("Bearer not-a-jwt", "Bearer tlk_1_guess", "Token abc"):
-            r = client.request(method, _url(path), headers={"Authorization": junk})
-            assert r.status_code == 401, (method, path, junk)
+            status = _call(client, method, path, {"Authorization": junk})
+            assert status == 401, (method, path, junk)
 
 
 def test_each_role_reaches_exactly_its_routes(
@@ -218,6 +249,10 @@ def test_each_role_reaches_exactly_its_routes(
         allowed = route_table(app)[(method, path)]
         assert allowed is not None
         for role, headers in role_headers.items():
+            if method == "WS":  # connects and authenticates for real: see _call
+                expected = 200 if role is Role.ADMIN or role in allowed else 403
+                assert _call(client, method, path, headers) == expected, (path, role)
+                continue
             r = client.request(method, _url(path), headers=headers)
             if role is Role.ADMIN or role in allowed:
                 # 200, or 404/422 for the dummy id and empty body: past the guard either way.
@@ -225,6 +260,18 @@ def test_each_role_reaches_exactly_its_routes(
             else:
                 assert r.status_code == 403, (method, path, role, r.text)
                 assert f"is {role}" in r.json()["detail"]
+
+
+def test_an_unguarded_websocket_stops_the_app_from_starting(database_url: str) -> None:
+    app = _app(database_url)
+
+    @app.websocket("/api/v1/open-socket")
+    async def open_socket(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    assert route_table(app)[("WS", "/api/v1/open-socket")] is None
+    with pytest.raises(RuntimeError, match=r"open-socket.*no role guard"):
+        _check_every_route_is_guarded(app)
 
 
 def test_healthz_reports_database_storage_and_ingest_only(client: TestClient) -> None:
@@ -313,6 +360,9 @@ def test_unexpected_errors_are_problem_documents_with_a_reference(database_url: 
     @app.get("/boom")
     async def boom() -> None:
         raise ZeroDivisionError("internal detail: customer ACME")
+
+    # Ahead of the dashboard's mount at "/", which would otherwise answer /boom with a 404.
+    app.router.routes.insert(0, app.router.routes.pop())
 
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.get("/boom")

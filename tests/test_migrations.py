@@ -60,7 +60,12 @@ def test_an_older_schema_with_data_is_upgraded_in_place(empty_database_url: str)
     backend.connection.close()
     with psycopg.connect(empty_database_url) as conn:
         conn.execute("INSERT INTO quarantine (topic, reason, payload) VALUES ('t', 'kept', 'x')")
-    assert pending_migrations(empty_database_url) == ["0002_auth", "0003_orders", "0004_geofencing"]
+    assert pending_migrations(empty_database_url) == [
+        "0002_auth",
+        "0003_orders",
+        "0004_geofencing",
+        "0005_live",
+    ]
 
     migrate(empty_database_url)
 

@@ -26,6 +26,7 @@ from dashboard import mount_dashboard
 from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, TooManyRequests, route_table
 from ingest_service.auth.limits import Argon2Gate, CredentialThrottle
 from ingest_service.auth.tokens import VerifiedTokenCache
+from ingest_service.live import Hub, Listener, LiveOptions
 from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
 
@@ -105,6 +106,13 @@ def create_app(
         app.state.database_check = health.DatabaseCheck(database_url)
         await app.state.database_check.open()
         app.state.argon2 = Argon2Gate(slots=limits.argon2_slots, wait_s=limits.argon2_wait_s)
+        # The live stream: one LISTEN connection and one hub per process. Tests may set
+        # app.state.live_options before starting the app to shorten its timings.
+        app.state.live_options = getattr(app.state, "live_options", None) or LiveOptions()
+        hub = app.state.live_hub = Hub(max_events=settings.live_event_queue)
+        hub.metrics.register(app.state.registry)
+        listener = Listener(database_url, hub, app.state.live_options)
+        listener.start()
         log.info(
             "API: %d argon2 slots, %d database connections at most",
             limits.argon2_slots,
@@ -113,6 +121,8 @@ def create_app(
         try:
             yield
         finally:
+            await listener.stop()
+            hub.metrics.unregister()
             app.state.argon2.close()
             await app.state.database_check.close()
             await pool.close()

@@ -1,6 +1,7 @@
 """Authentication and roles: argon2 passwords, session JWTs, API tokens, route guards.
 
-Use `requires(Role.X, ...)` on every route, `CurrentUser` / `PoolDep` / `Argon2Dep` as
+Use `requires(Role.X, ...)` on every route (`socket_requires` on WebSockets, which check
+their first message with `authenticate_token`), `CurrentUser` / `PoolDep` / `Argon2Dep` as
 parameter types, and `ensure_admin` at startup to create the first admin. `AuthLimits` says
 how much argon2 work runs at once and how many failed credentials are forgiven.
 """
@@ -11,13 +12,17 @@ from .deps import (
     PoolDep,
     RoleGuard,
     SettingsDep,
+    SocketGuard,
     ThrottleDep,
+    authenticate_token,
     client_address,
     requires,
     route_table,
+    socket_requires,
 )
 from .limits import AuthLimits, TooManyRequests
 from .roles import ANY_ROLE, PUBLIC_ROUTES, Role
+from .tokens import CredentialError
 from .users import User, ensure_admin
 
 __all__ = [
@@ -25,16 +30,20 @@ __all__ = [
     "PUBLIC_ROUTES",
     "Argon2Dep",
     "AuthLimits",
+    "CredentialError",
     "CurrentUser",
     "PoolDep",
     "Role",
     "RoleGuard",
     "SettingsDep",
+    "SocketGuard",
     "ThrottleDep",
     "TooManyRequests",
     "User",
+    "authenticate_token",
     "client_address",
     "ensure_admin",
     "requires",
     "route_table",
+    "socket_requires",
 ]

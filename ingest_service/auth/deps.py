@@ -2,8 +2,10 @@
 
 Routes write `dependencies=[Depends(requires(Role.DISPATCHER, Role.VIEWER))]` and take
 `user: CurrentUser` or `pool: PoolDep` as parameters. Routes that hash a secret take `gate:
-Argon2Dep` and hash before they take a connection. `route_table` reads the guards back from
-an app, which is how `create_app` and the tests check that no route is left open.
+Argon2Dep` and hash before they take a connection. WebSocket routes, which authenticate
+from their first message, declare `socket_requires(...)` and call `authenticate_token`.
+`route_table` reads the guards back from an app, which is how `create_app` and the tests
+check that no route is left open.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
+from starlette.requests import HTTPConnection
+from starlette.routing import WebSocketRoute
 
 from ingest_service.settings import Settings
 
@@ -57,9 +61,9 @@ def get_throttle(request: Request) -> CredentialThrottle:
     return request.app.state.throttle
 
 
-def client_address(request: Request) -> str:
+def client_address(connection: HTTPConnection) -> str:
     """The caller's address, as the server sees it (behind a proxy, set --proxy-headers)."""
-    return request.client.host if request.client else "unknown"
+    return connection.client.host if connection.client else "unknown"
 
 
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
@@ -74,12 +78,35 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
+async def authenticate_token(connection: HTTPConnection, token: str) -> User:
+    """The active user behind `token` (a session JWT or an API token), freshly read.
+
+    Shared by the bearer guard and the live WebSocket's first message. Raises
+    CredentialError with a message safe to show the caller, and TooManyRequests when an
+    address keeps sending bad API tokens.
+    """
+    state = connection.app.state
+    if looks_like_api_token(token):
+        # API tokens cost an argon2 check, so a client that keeps sending bad ones is
+        # slowed down like one that keeps guessing passwords.
+        client = client_address(connection)
+        state.throttle.check(client=client)
+        try:
+            user = await authenticate_api_token(
+                state.pool, token=token, cache=state.token_cache, gate=state.argon2
+            )
+        except CredentialError:
+            state.throttle.failed(client=client)
+            raise
+    else:
+        user = await _session_user(state.pool, token, settings=state.settings)
+    if not user.active:
+        raise CredentialError(f"user {user.username!r} is disabled; ask an admin")
+    return user
+
+
 async def get_current_user(
     request: Request,
-    pool: PoolDep,
-    settings: SettingsDep,
-    gate: Argon2Dep,
-    throttle: ThrottleDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     """The active user behind the request's bearer token, freshly read from the database."""
@@ -88,27 +115,10 @@ async def get_current_user(
             "log in first: send `Authorization: Bearer <token>` with a session token from "
             "POST /api/v1/auth/login or an API token"
         )
-    token = credentials.credentials
     try:
-        if looks_like_api_token(token):
-            # API tokens cost an argon2 check, so a client that keeps sending bad ones is
-            # slowed down like one that keeps guessing passwords.
-            client = client_address(request)
-            throttle.check(client=client)
-            try:
-                user = await authenticate_api_token(
-                    pool, token=token, cache=request.app.state.token_cache, gate=gate
-                )
-            except CredentialError:
-                throttle.failed(client=client)
-                raise
-        else:
-            user = await _session_user(pool, token, settings=settings)
+        return await authenticate_token(request, credentials.credentials)
     except CredentialError as err:
         raise _unauthorized(str(err)) from None
-    if not user.active:
-        raise _unauthorized(f"user {user.username!r} is disabled; ask an admin")
-    return user
 
 
 async def _session_user(pool: AsyncConnectionPool, token: str, *, settings: Settings) -> User:
@@ -135,12 +145,13 @@ class RoleGuard:
 
     async def __call__(self, user: CurrentUser) -> User:
         if not allows(self.roles, user.role):
-            needed = " or ".join(sorted({Role.ADMIN, *self.roles}))
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"this needs role {needed}; user {user.username!r} is {user.role}",
-            )
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=_refusal(self.roles, user))
         return user
+
+
+def _refusal(roles: frozenset[Role], user: User) -> str:
+    needed = " or ".join(sorted({Role.ADMIN, *roles}))
+    return f"this needs role {needed}; user {user.username!r} is {user.role}"
 
 
 def requires(*roles: Role) -> RoleGuard:
@@ -150,12 +161,45 @@ def requires(*roles: Role) -> RoleGuard:
     return RoleGuard(frozenset(roles))
 
 
+class SocketGuard:
+    """Declares the roles that may open a WebSocket route; it does not authenticate.
+
+    A browser cannot send an Authorization header on a WebSocket, so such a route reads the
+    token from its first message and calls `admits(user)` itself. The marker sits in the
+    route's dependencies so that `route_table` (and the startup check) sees the route's
+    roles like those of any other route: `@router.websocket(path,
+    dependencies=[Depends(socket_requires(...))])`.
+    """
+
+    def __init__(self, roles: frozenset[Role]) -> None:
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"socket_requires({', '.join(sorted(self.roles))})"
+
+    async def __call__(self) -> None:
+        return None
+
+    def admits(self, user: User) -> bool:
+        return allows(self.roles, user.role)
+
+    def refusal(self, user: User) -> str:
+        return _refusal(self.roles, user)
+
+
+def socket_requires(*roles: Role) -> SocketGuard:
+    """Mark a WebSocket route with the roles (and admins) that may use it."""
+    if not roles:
+        raise ValueError("socket_requires() needs at least one role")
+    return SocketGuard(frozenset(roles))
+
+
 def _guard_roles(dependant: Dependant) -> frozenset[Role] | None:
     pending = list(dependant.dependencies)
     found: list[frozenset[Role]] = []
     while pending:
         dep = pending.pop()
-        if isinstance(dep.call, RoleGuard):
+        if isinstance(dep.call, RoleGuard | SocketGuard):
             found.append(dep.call.roles)
         pending.extend(dep.dependencies)
     # Several guards on one route must all pass.
@@ -165,13 +209,16 @@ def _guard_roles(dependant: Dependant) -> frozenset[Role] | None:
 def route_table(app: FastAPI) -> dict[tuple[str, str], frozenset[Role] | None]:
     """Every (method, path) the app serves, with the roles its guard admits (None: no guard).
 
-    Admin passes every guard, listed or not. HEAD is left out (it mirrors GET), and so are
-    mounts, such as the dashboard's static files, which hold no data of their own.
+    WebSocket routes appear as ("WS", path). Admin passes every guard, listed or not. HEAD
+    is left out (it mirrors GET), and so are mounts, such as the dashboard's static files,
+    which hold no data of their own.
     """
     table: dict[tuple[str, str], frozenset[Role] | None] = {}
     for route in iter_route_contexts(app.routes):
         dependant = getattr(route, "dependant", None)
         roles = _guard_roles(dependant) if dependant is not None else None
+        if isinstance(getattr(route, "original_route", route), WebSocketRoute):
+            table[("WS", route.path)] = roles
         for method in getattr(route, "methods", None) or ():
             if method != "HEAD":
                 table[(method, route.path)] = roles
