@@ -5,8 +5,9 @@ connected at an epoch receives that epoch's sentences, CRLF-terminated, and so d
 (`pty=True`, read `pty_path`) as from a receiver on a serial port.
 
 A script may drive it: `park()` stops the vehicle where it is (fixes keep coming, at speed
-0), `drive()` sets it going again, and `await drive_to(distance_m)` drives on and parks
-on reaching that distance along the route (`odometer_m`).
+0), `drive()` sets it going again, `await drive_to(distance_m)` drives on and parks
+on reaching that distance along the route (`odometer_m`), and `follow(route)` gives it
+another route to drive from its start (e.g. the way back: `walker.back_to_start`).
 
 Faults, drawn from `seed` so a test can repeat them: dropouts (epochs sent nowhere, as under
 a bridge), corrupt checksums, and position jumps (a multipath fix far off the route).
@@ -203,6 +204,13 @@ class GpsSimulator(TcpDevice):
             self.park()
         else:
             self._parked.clear()
+
+    def follow(self, route: Sequence[LatLon], *, loop: bool = True) -> None:
+        """Park, and from now on drive `route`, from its first waypoint (the odometer starts
+        over at 0). Start it where the vehicle stands, or the next fix jumps there."""
+        walker = RouteWalker(route, loop=loop)
+        self.park()
+        self.walker, self.odometer_m = walker, 0.0
 
     async def drive_to(self, distance_m: float, speed_mps: float | None = None) -> None:
         """Drive on and park at `distance_m` along the route; returns once parked there."""

@@ -84,6 +84,24 @@ class RouteWalker:
         # Only zero-length legs remain: stand on the last waypoint.
         return self.waypoints[-1], 0.0
 
+    def back_to_start(self, distance: float) -> tuple[LatLon, ...]:
+        """The way back from `distance` along the route (first lap) to its first waypoint,
+        the legs driven so far in reverse: where the vehicle is, then each waypoint it
+        passed, last to first. A single point when it has not left the start."""
+        if self.loop:
+            distance %= self.length_m
+        distance = min(max(distance, 0.0), self.length_m)
+        here, _ = self.at(distance)
+        if distance <= 0:
+            return (here,)
+        passed, reached = [self.waypoints[0]], 0.0
+        for point, leg in zip(self.waypoints[1:], self.legs, strict=True):
+            reached += leg
+            if reached >= distance:
+                break
+            passed.append(point)
+        return (here, *reversed(passed))
+
     def along_m(self, point: LatLon) -> float:
         """How far along the route (from its start, first lap) the point nearest to `point`
         lies: where a vehicle driving the route passes closest to it."""

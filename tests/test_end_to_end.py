@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -143,11 +144,25 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     assert summary["quarantined"] >= 1, "the demo's malformed message is caught"
     kinds = summary["events_by_kind"]
     assert kinds["rfid_scans"] > 0 and kinds["serial_scans"] > 0 and kinds["positions"] > 0
-    # The warehouse's wave: every order packed and loaded by scans alone (the one deliberate
-    # wrong load caught), driven out by the trucks, arrived by their positions alone and
-    # confirmed delivered by the drivers.
-    assert summary["orders"] == {"delivered": 6}
-    assert summary["exceptions"] == {"wrong_load": 1}
+    # The warehouse's waves. The first fits in the two minutes: every order packed and loaded
+    # by scans alone (the one deliberate wrong load caught), driven out by the trucks,
+    # arrived by their positions alone and confirmed delivered by the drivers. A wave whose
+    # trucks are home with their trips completed has every order delivered; every wave that
+    # got as far as its wrong load has exactly that one exception, and nothing else.
+    waves = summary["by_wave"]
+    assert summary["waves"] == len(waves) >= 1
+    assert waves[0]["orders"] == {"delivered": 6}
+    for wave in waves:
+        trips = wave["trips"]
+        assert sum(trips.values()) == 2 and set(trips) <= {"loading", "departed", "completed"}
+        if trips == {"completed": 2}:
+            assert wave["orders"] == {"delivered": 6}, wave
+        caught = {"wrong_load": 1} if wave["wrong_loads_attempted"] else {}
+        assert wave["exceptions"] == caught, wave
+    assert all(w["wrong_loads_attempted"] == 1 for w in waves[:-1]), "one per finished wave"
+    for key in ("orders", "exceptions", "trips"):  # the run's totals add up the waves
+        total = sum((Counter(w[key]) for w in waves), Counter())
+        assert summary[key] == dict(total), key
     # The private broker admitted each gateway as its own provisioned user.
     users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
     for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1", "gw-wh1-truck-2"):

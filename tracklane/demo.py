@@ -6,12 +6,13 @@ API in this process, and for each `firmware_configs/demo-*.toml` gateway its sim
 edge agent publishing over MQTT. The warehouse floor packs and loads a wave of orders
 (`demo_warehouse`), then the fleet drives each loaded trip to its customers: the orders
 move to in transit, arriving and arrived from the trucks' positions alone, and the drivers
-confirm them delivered (`demo_fleet`). The private broker admits only provisioned users:
-each demo gateway is provisioned (a new password each run) and may publish only under its own
-topics. A flaky link plays dock-a: now and then its last batch is sent again, as after a
-lost PUBACK, and once a malformed message, as from a firmware bug, so the summary shows
-duplicates and quarantine at work. At the end every event a gateway had acknowledged is
-looked up in the database: `lost` counts those missing.
+confirm them delivered (`demo_fleet`); the trucks drive home, ingest completes their trips,
+and the next wave starts, until the demo stops (`demo_waves`). The private broker admits
+only provisioned users: each demo gateway is provisioned (a new password each run) and may
+publish only under its own topics. A flaky link plays dock-a: now and then its last batch
+is sent again, as after a lost PUBACK, and once a malformed message, as from a firmware
+bug, so the summary shows duplicates and quarantine at work. At the end every event a
+gateway had acknowledged is looked up in the database: `lost` counts those missing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,13 @@ from edge_agent.config import GatewayConfig, load_gateway_config
 from event_contract import KIND_OF_TYPE, SCHEMA_VERSION, Batch, encode, event_topic
 from ingest_service.auth.passwords import hash_secret
 from ingest_service.auth.users import ensure_admin
+from ingest_service.orders.store import Numbering
 from ingest_service.settings import Settings
 from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
 from tracklane import runtime
 from tracklane.demo_devices import DemoDevices, kinds_of_devices
-from tracklane.demo_fleet import FENCE_DWELL_S, Fleet
-from tracklane.demo_warehouse import Floor, Numbering, Wave, receive_wave, wave_summary
+from tracklane.demo_fleet import FENCE_DWELL_S
+from tracklane.demo_waves import Waves
 from tracklane.embedded.broker import free_port
 from tracklane.gateways import Credentials, gateway_principal, provision
 from tracklane.serve import api_in_thread, api_server, ingest_running, prepare_database
@@ -54,13 +55,6 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 REPLAY_EVERY_S = 7.0
 FLAKY_GATEWAY = ("wh1", "dock-a")  # the gateway whose link the demo plays as flaky
 Key = tuple[str, str]  # (site, gateway)
-
-
-@dataclass
-class Warehouse:
-    database_url: str
-    numbering: Numbering
-    wave: Wave | None = None
 
 
 # A batch cut off mid-event: what the flaky gateway's firmware bug sends once.
@@ -170,7 +164,7 @@ async def _simulate(
     brokers: dict[Key, BrokerAddress],
     ledger: Ledger,
     stop: asyncio.Event,
-    warehouse: Warehouse,
+    waves: Waves,
 ) -> dict[str, int]:
     async with DemoDevices() as devices:
         agents = []
@@ -179,12 +173,7 @@ async def _simulate(
             broker = brokers[(gateway.site, gateway.gateway)]
             agents.append(EdgeAgent(config, broker, on_published=ledger.recorder(gateway)))
         tasks = [asyncio.create_task(a.run(stop), name=a.config.gateway) for a in agents]
-        wave = await receive_wave(warehouse.database_url, warehouse.numbering)
-        warehouse.wave = wave
-        floor = Floor(wave, devices.handles, reader_doors=devices.reader_doors)
-        tasks.append(asyncio.create_task(floor.run(stop), name="warehouse-floor"))
-        fleet = Fleet(warehouse.database_url, wave.trips, devices.handles)
-        tasks.append(asyncio.create_task(fleet.run(stop), name="fleet"))
+        tasks.append(asyncio.create_task(waves.run(stop, devices), name="warehouse-waves"))
         if FLAKY_GATEWAY in brokers:
             flaky = _flaky_link(brokers[FLAKY_GATEWAY], ledger, stop)
             tasks.append(asyncio.create_task(flaky, name="flaky-link"))
@@ -275,6 +264,7 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                        if svc.auth_dir else "the configured broker's login")  # fmt: skip
                 print(
                     f"\nTracklane demo is running ({mode.describe()}).\n"
+                    f"  Dashboard: {url}/   dock screens: {url}/dock.html?site=wh1&door=door-1\n"
                     f"  API:    {url}/api/v1   (OpenAPI: {url}/docs, health: {url}/healthz)\n"
                     f"  Login:  {settings.admin_username} / {password}\n"
                     f"  Broker: {svc.broker_url}   gateways: "
@@ -286,11 +276,10 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                 ledger = Ledger(gateways)
                 brokers = gateway_brokers(svc, gateways, logins)
                 numbering = Numbering(settings.gs1_company_prefix, settings.sscc_extension_digit)
-                warehouse = Warehouse(svc.database_url, numbering)
-                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, warehouse))
+                waves = Waves(svc.database_url, numbering)
+                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, waves))
                 stored = _wait_until_stored(svc.database_url, ledger.ids)
-                if warehouse.wave is not None:
-                    extra |= wave_summary(svc.database_url, warehouse.wave)
+                extra |= waves.summary()
             snap = running.stats.snapshot()
     return {
         "events_published": len(ledger.ids),
@@ -309,7 +298,7 @@ async def _run_until(
     brokers: dict[Key, BrokerAddress],
     ledger: Ledger,
     run_for: float | None,
-    warehouse: Warehouse,
+    waves: Waves,
 ) -> dict[str, Any]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -317,4 +306,4 @@ async def _run_until(
         loop.add_signal_handler(sig, stop.set)
     if run_for is not None:
         loop.call_later(run_for, stop.set)
-    return await _simulate(gateways, brokers, ledger, stop, warehouse)
+    return await _simulate(gateways, brokers, ledger, stop, waves)

@@ -1,4 +1,4 @@
-"""The demo's fleet: two trucks driving their loaded trips out to the customers.
+"""The demo's fleet: two trucks driving their loaded trips out to the customers and home.
 
 Each truck carries a GNSS receiver (a `simulators.gps` simulator, started by demo_devices.py
 parked in the yard) and drives its own route out of the warehouse yard near 52.0N 4.4E; its
@@ -8,8 +8,10 @@ reports for which truck), and each trip's origin fence, route, driver and stops 
 driven. `Fleet.run` then drives: a truck stands in the yard until the floor has loaded its
 trip, drives to each stop and stands there until ingest has recorded the arrival, and its
 driver confirms the stop's orders delivered (the function behind POST
-/api/v1/orders/{number}/deliver). Departure, approach and arrival are never written here:
-ingest derives them from the positions alone, through the fences, as in production.
+/api/v1/orders/{number}/deliver). After the last stop it drives back to the yard the way it
+came and waits there until ingest has completed the trip. Departure, approach, arrival and
+completion are never written here: ingest derives them from the positions alone, through the
+fences, as in production.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ FENCE_DWELL_S = 3.0
 SPEED_MPS = 18.0  # a brisk 65 km/h between stops, for the same reason
 UNLOAD_S = 2.0  # standing at a stop after the arrival, before the driver confirms delivery
 ARRIVAL_TIMEOUT_S = 20.0  # no arrival recorded by then: drive on, the stop undelivered
+COMPLETION_TIMEOUT_S = 20.0  # back in the yard, no completion recorded by then: give up
 POLL_S = 0.25
 NOT_LOADED = ["created", "picking", "picked", "packed"]
 LOADED = "SELECT count(*) = 0 FROM orders WHERE trip_id = %s AND state = ANY(%s)"
 ARRIVED = "SELECT arrived_at IS NOT NULL FROM trip_stops WHERE trip_id = %s AND seq = %s"
+COMPLETED = "SELECT state = 'completed' FROM trips WHERE id = %s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,8 @@ async def lay_out(
     """Trackers, the yard's fence, and each trip's origin, route, driver and stops (`stops`:
     trip -> its order numbers in the order driven, one stop each)."""
     await conn.execute(
-        # Trips an earlier, interrupted demo left open would follow the trucks too.
+        # Trips an earlier, interrupted demo (or a wave whose truck never made it home) left
+        # open would follow the trucks too.
         "UPDATE trips SET state = 'completed', completed_at = now() WHERE vehicle_id = ANY(%s)"
         " AND state IN ('planned', 'loading', 'departed') AND NOT (id = ANY(%s))",
         ([t.vehicle for t in FLEET], list(trips)),
@@ -133,6 +138,7 @@ class Fleet:
             t.vehicle: receivers[t.device] for t in FLEET if t.device in receivers
         }
         self.delivered = 0
+        self.completed = 0  # trips ingest completed on the truck's return
 
     async def run(self, stop: asyncio.Event) -> None:
         drives = [
@@ -159,14 +165,12 @@ class Fleet:
         gps, driver = self.gps[vehicle], truck_of(vehicle).driver
         url = self.database_url
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            gps.follow(truck_of(vehicle).route)  # from the yard, where it stands
             await self._until(conn, LOADED, (trip, NOT_LOADED))
             log.info("demo: %s loaded, %s leaves the yard", trip, vehicle)
             for s in await self._stops(conn, trip):
                 await gps.drive_to(gps.walker.along_m(s.at), SPEED_MPS)
-                try:
-                    async with asyncio.timeout(ARRIVAL_TIMEOUT_S):
-                        await self._until(conn, ARRIVED, (trip, s.seq))
-                except TimeoutError:
+                if not await self._within(conn, ARRIVED, (trip, s.seq), ARRIVAL_TIMEOUT_S):
                     log.warning("demo: %s stands at stop %d of %s, but no arrival was recorded"
                                 " in %g s; driving on", vehicle, s.seq, trip,
                                 ARRIVAL_TIMEOUT_S)  # fmt: skip
@@ -174,7 +178,28 @@ class Fleet:
                 await asyncio.sleep(UNLOAD_S)
                 for number in s.orders:
                     await self._deliver(conn, number, gps, driver)
-            log.info("demo: %s has made every stop of %s", vehicle, trip)
+            log.info("demo: %s has made every stop of %s; back to the yard", vehicle, trip)
+            way_back = gps.walker.back_to_start(gps.odometer_m)
+            if len(way_back) > 1:
+                gps.follow(way_back, loop=False)
+                await gps.drive_to(gps.walker.length_m, SPEED_MPS)
+            if await self._within(conn, COMPLETED, (trip,), COMPLETION_TIMEOUT_S):
+                self.completed += 1
+                log.info("demo: %s is back in the yard, %s completed", vehicle, trip)
+            else:
+                log.warning("demo: %s is back in the yard, but %s was not completed in %g s",
+                            vehicle, trip, COMPLETION_TIMEOUT_S)  # fmt: skip
+
+    async def _within(
+        self, conn: psycopg.AsyncConnection[Any], sql: str, args: Any, seconds: float
+    ) -> bool:
+        """Poll `sql` (one boolean) until it is true: False if it is not within `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._until(conn, sql, args)
+        except TimeoutError:
+            return False
+        return True
 
     async def _until(self, conn: psycopg.AsyncConnection[Any], sql: str, args: Any) -> None:
         """Poll `sql` (one boolean) until it is true."""

@@ -1,15 +1,16 @@
 """The demo's warehouse: orders received, packed and loaded through the real simulated devices.
 
-At start it stocks the shelves, puts two trucks on two trips, assigns the dispatch doors
-(dock A's door-1 and dock B's door-3 load trip 1, door-4 loads trip 2) and receives a wave of
-orders through the same code the API uses, each with SSCC-labelled packages (RFID-tagged for
-the orders that leave through dock B) and a customer along its truck's route, one stop each
-(demo_fleet.py lays out the fences, trackers and stops, and drives the trucks). Then the
-floor works the wave: every package is scanned at the pack station, then loaded at its
-trip's door, by the serial scanner at door-1 or carried through an RFID door. Once, a
-package of trip 2 is scanned at door-1 by mistake: a wrong load, refused at the dock and
-opened as an exception. Nothing here writes an order's state: only scans move orders,
-through ingest, as in production.
+For each wave (demo_waves.py runs one after another) it stocks the shelves, puts the two
+trucks on two new trips, assigns the dispatch doors (dock A's door-1 and dock B's door-3 load
+trip 1, door-4 loads trip 2) and receives six orders through the same code the API uses, each
+with SSCC-labelled packages (RFID-tagged for the orders that leave through dock B) and a
+customer along its truck's route, one stop each (demo_fleet.py lays out the fences, trackers
+and stops, and drives the trucks). Order and trip numbers carry the run's stamp and go on
+counting from wave to wave. Then the floor works the wave: every package is scanned at the
+pack station, then loaded at its trip's door, by the serial scanner at door-1 or carried
+through an RFID door. Once a wave, a package of trip 2 is scanned at door-1 by mistake: a
+wrong load, refused at the dock and opened as an exception. Nothing here writes an order's
+state: only scans move orders, through ingest, as in production.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class PlannedOrder:
 @dataclass
 class Wave:
     run: str
+    number: int  # 1 for the run's first wave
     trips: dict[str, str]  # trip -> vehicle
     doors: dict[str, str]  # dispatch door -> the trip it loads
     orders: list[PlannedOrder]
@@ -69,14 +71,34 @@ class Wave:
         return [o.number for o in self.orders]
 
 
-async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
-    """Stock, trucks, trips, door assignments, and a wave of orders; numbers unique per run."""
-    run = datetime.now(UTC).strftime("%m%d%H%M%S")
-    trips = {f"T{run}-{i}": truck.vehicle for i, truck in enumerate(FLEET, start=1)}
+async def new_run(database_url: str) -> str:
+    """The run's stamp for order and trip numbers (SO-<run>-<n>, T<run>-<n>): the start
+    time, with a letter added in the unlikely case an earlier run in this database (its
+    data folder outlives runs) already used it."""
+    stamp = datetime.now(UTC).strftime("%m%d%H%M%S")
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        for suffix in ["", *"abcdefghijklmnopqrstuvwxyz"]:
+            run = stamp + suffix
+            cur = await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM orders WHERE number LIKE %s)"
+                " OR EXISTS (SELECT 1 FROM trips WHERE id LIKE %s)",
+                (f"SO-{run}-%", f"T{run}-%"),
+            )
+            row = await cur.fetchone()
+            if row is not None and not row[0]:
+                return run
+    raise RuntimeError(f"demo: every run stamp {stamp}[a-z] is taken")
+
+
+async def receive_wave(database_url: str, numbering: Numbering, *, run: str, number: int) -> Wave:
+    """Stock, trucks, trips, door assignments, and wave `number` of the run's orders."""
+    first_trip = (number - 1) * len(FLEET) + 1
+    trips = {f"T{run}-{first_trip + i}": truck.vehicle for i, truck in enumerate(FLEET)}
     t1, t2 = list(trips)
     doors = {"door-1": t1, "door-3": t1, "door-4": t2}
     plan = [(t1, "door-1", False), (t1, "door-1", False), (t1, "door-3", True),
             (t2, "door-4", True), (t2, "door-4", True), (t2, "door-4", True)]  # fmt: skip
+    first_order = (number - 1) * len(plan) + 1
     window = datetime.now(UTC) + timedelta(hours=3)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         async with conn.transaction():
@@ -113,7 +135,7 @@ async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
         for i, (trip, door, tagged) in enumerate(plan):
             ref, name, lat, lon, address = CUSTOMERS[i]
             order = OrderIn(
-                number=f"SO-{run}-{i + 1}",
+                number=f"SO-{run}-{first_order + i}",
                 customer=CustomerIn(ref=ref, name=name, email=f"ops@{ref.lower()}.example"),
                 lines=[LineIn(sku=PRODUCTS[i % 3][0], quantity=1 + i % 2)],
                 destination=DestinationIn(address=address, lat=lat, lon=lon),
@@ -141,7 +163,7 @@ async def receive_wave(database_url: str, numbering: Numbering) -> Wave:
         stops = {trip: [o.number for o in orders if o.trip == trip] for trip in trips}
         async with conn.transaction():
             await lay_out(conn, trips, stops)
-    return Wave(run, trips, doors, orders)
+    return Wave(run, number, trips, doors, orders)
 
 
 class Floor:
@@ -191,22 +213,5 @@ class Floor:
                 self.steps += 1
                 if await self._pause(stop):
                     return
-        log.info("demo: wave %s worked through (%d steps)", self.wave.run, self.steps)
-
-
-def wave_summary(database_url: str, wave: Wave) -> dict[str, Any]:
-    """This wave's orders by state and exceptions by kind, as the database has them."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        states = conn.execute(
-            "SELECT state, count(*) FROM orders WHERE number = ANY(%s) GROUP BY state",
-            (wave.numbers,),
-        ).fetchall()
-        kinds = conn.execute(
-            "SELECT e.kind, count(*) FROM exceptions e JOIN orders o ON o.id = e.order_id"
-            " WHERE o.number = ANY(%s) GROUP BY e.kind",
-            (wave.numbers,),
-        ).fetchall()
-    return {
-        "orders": dict(sorted((s, int(n)) for s, n in states)),
-        "exceptions": dict(sorted((k, int(n)) for k, n in kinds)),
-    }
+        log.info("demo: wave %d of run %s worked through (%d steps)", self.wave.number,
+                 self.wave.run, self.steps)  # fmt: skip

@@ -9,6 +9,7 @@ only read (a package changes only under its order's lock). Orders move only thro
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .follow import Followed
 from .loading import Loaded
 from .rows import Intent, StopRow, TripRow, utc
 
+log = logging.getLogger(__name__)
 TARGET = {Trigger.DEPARTED: OrderState.IN_TRANSIT, Trigger.APPROACHING: OrderState.ARRIVING,
           Trigger.ARRIVED: OrderState.ARRIVED}  # fmt: skip
 
@@ -64,7 +66,7 @@ def apply(
     intents = sorted((i for f, _ in followed.values() for i in f.intents),
                      key=lambda i: (i.at, i.trip_id, i.seq or 0))  # fmt: skip
     cur = conn.cursor(row_factory=dict_row)
-    _write_trips(cur, trips)
+    counts["trips_completed"] = _write_trips(cur, trips)
     orders = _lock_orders(cur, sorted({i.trip_id for i in intents}))
     changes = Changes()
     for intent in intents:
@@ -85,20 +87,37 @@ def apply(
         _write_fences(cur, vehicle_id, f, states)
         counts["fence_transitions"] += len(f.transitions)
         counts["fixes_rejected"] += f.rejected
+        for trip_id, why in f.not_completed:
+            log.info("trip %s not completed: %s", trip_id, why)
     _write_vehicles(cur, db)
     return counts
 
 
-def _write_trips(cur: Cursor[dict[str, Any]], trips: Mapping[str, TripRow]) -> None:
-    departed = sorted(t.id for t in trips.values() if t.changed)
-    if departed:
-        cur.execute("SELECT id FROM trips WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (departed,))
+def _write_trips(cur: Cursor[dict[str, Any]], trips: Mapping[str, TripRow]) -> int:
+    """Departures, then completions (a batch may hold both for one trip), then stops; how
+    many trips were completed. A trip moves only from the state it leaves: one the API
+    departed first, or a dispatcher cancelled meanwhile, is left as it is."""
+    changed = sorted(t.id for t in trips.values() if t.changed)
+    if changed:
+        cur.execute("SELECT id FROM trips WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (changed,))
         cur.execute(
             "UPDATE trips t SET state = 'departed', departed_at = v.at"
             " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, at)"
             " WHERE t.id = v.id AND t.state = 'loading'",
-            (departed, [trips[t].departed_at for t in departed]),
+            (changed, [trips[t].departed_at for t in changed]),
         )
+    completed, done = [t for t in changed if trips[t].completed_at is not None], 0
+    if completed:
+        cur.execute(
+            "UPDATE trips t SET state = 'completed', completed_at = v.at"
+            " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, at)"
+            " WHERE t.id = v.id AND t.state = 'departed' RETURNING t.id",
+            (completed, [trips[t].completed_at for t in completed]),
+        )
+        for r in cur.fetchall():
+            trip, done = trips[r["id"]], done + 1
+            log.info("trip %s completed: %s back at its origin at %s", trip.id,
+                     trip.vehicle_id, trip.completed_at)  # fmt: skip
     stops = [s for t in sorted(trips) for s in trips[t].stops if s.changed]
     if stops:
         e = [s.eta for s in stops]
@@ -117,6 +136,7 @@ def _write_trips(cur: Cursor[dict[str, Any]], trips: Mapping[str, TripRow]) -> N
              [utc(x.latest_s) if x else None for x in e],
              [utc(x.computed_at_s) if x else None for x in e]),
         )  # fmt: skip
+    return done
 
 
 def _lock_orders(cur: Cursor[dict[str, Any]], trips: list[str]) -> dict[int, TripOrder]:

@@ -3,8 +3,10 @@
 No I/O: takes the rows loaded under the vehicle's lock and the fence index, steps the
 hysteresis machine (`geofence.state.step`) per (vehicle, fence) in event-time order, updates
 the smoothed speed and each pending stop's ETA (`geofence.eta`), and returns the confirmed
-transitions and the intents for orders (departed, approaching, arrived). Trips and stops are
-updated in place; orders are moved later, under their own locks (consequences.py).
+transitions and the intents for orders (departed, approaching, arrived). A trip's origin
+fence is watched while it loads (its exit departs the trip) and once it has departed (its
+entry, with every stop reached, completes it: `orders.trips.complete_on_return`). Trips and
+stops are updated in place; orders are moved later, under their own locks (consequences.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from geofence import FenceIndex
 from geofence.eta import EtaParams, estimate, remaining_m, smooth_speed, update
 from geofence.state import FenceFix, FenceParams, FenceState, Kind, Transition, Verdict, step
 from orders.lifecycle import Trigger
+from orders.trips import Completed, StopState, TripState, complete_on_return
 
 from .rows import Intent, NewPosition, TripRow, VehicleRow, utc
 
@@ -38,6 +41,7 @@ class Followed:
     transitions: list[tuple[int, Transition, NewPosition]] = field(default_factory=list)
     intents: list[Intent] = field(default_factory=list)
     changed: set[int] = field(default_factory=set)  # fences whose state changed
+    not_completed: list[tuple[str, str]] = field(default_factory=list)  # (trip, why not)
     rejected: int = 0  # late fixes the fence machine could not take
 
 
@@ -53,7 +57,7 @@ def follow(
     out = Followed()
     fixes = sorted(fixes, key=lambda f: (f.time, f.event_id))
     usable = {int(f.id) for f in index.fences} if index is not None else set()
-    watched = {t.origin_fence_id for t in trips if t.state == "loading"}
+    watched = {t.origin_fence_id for t in trips if t.state in ("loading", "departed")}
     watched |= {s.fence_id for t in trips for s in t.stops}
     fence_ids = sorted(usable & {f for f in watched if f is not None})
     dist = np.zeros((len(fixes), 0))
@@ -100,6 +104,20 @@ def _react(fence_id: int, tr: Transition, fix: NewPosition, trips: Sequence[Trip
                 stop.state, stop.arrived_at, stop.changed = "arrived", at, True
                 out.intents.append(Intent(Trigger.ARRIVED, trip.id, stop.seq, at, fix.event_id,
                                           fix.actor, detail))  # fmt: skip
+        if trip.origin_fence_id == fence_id:
+            _come_back(trip, tr, out)
+
+
+def _come_back(trip: TripRow, tr: Transition, out: Followed) -> None:
+    """The vehicle entered its departed trip's origin fence: completed, if every stop is
+    reached (the pure rule decides; the stops above may just have been reached)."""
+    departed_s = trip.departed_at.timestamp() if trip.departed_at is not None else None
+    stops = [(s.seq, StopState(s.state)) for s in trip.stops]
+    end = complete_on_return(TripState(trip.state), departed_s, stops, tr.at_s)
+    if isinstance(end, Completed):
+        trip.state, trip.completed_at, trip.changed = "completed", utc(end.at_s), True
+    else:
+        out.not_completed.append((trip.id, end.reason))
 
 
 def _eta(

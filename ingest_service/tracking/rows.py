@@ -63,12 +63,13 @@ class StopRow:
 class TripRow:
     id: str
     vehicle_id: str
-    state: str  # loading or departed
+    state: str  # loading or departed as loaded; departed or completed by this batch
     departed_at: datetime | None
     origin_fence_id: int | None
     route: Route | None
     stops: list[StopRow] = field(default_factory=list)
-    changed: bool = False
+    changed: bool = False  # departed or completed by this batch
+    completed_at: datetime | None = None  # set when this batch completed it
 
     def next_stop(self) -> StopRow | None:
         """The first stop (by seq) not yet reached: the one the vehicle is heading for."""
