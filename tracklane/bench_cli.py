@@ -67,3 +67,39 @@ def bench_geofence(
 
     result = run_geofence_bench(batch=batch, latency_batch=latency_batch, seconds=seconds)
     typer.echo(json.dumps(result))
+
+
+@app.command("live")
+def bench_live(
+    vehicles: Annotated[int, typer.Option(help="vehicles, each moved once per 1/rate s")] = 10_000,
+    clients: Annotated[
+        int, typer.Option(help="WebSocket clients, each with its own viewport")
+    ] = 100,
+    seconds: Annotated[float, typer.Option(help="measuring window after the warm-up")] = 30.0,
+    rate: Annotated[float, typer.Option(help="position updates per vehicle per second")] = 1.0,
+    warmup: Annotated[float, typer.Option(help="seconds of traffic before measuring")] = 5.0,
+    compression: Annotated[
+        bool, typer.Option(help="offer permessage-deflate, as browsers do")
+    ] = True,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="PostgreSQL server for a scratch database, dropped afterwards (default "
+            "TRACKLANE_BENCH_DATABASE_URL, else an embedded one)"
+        ),
+    ] = None,
+) -> None:
+    """Positions fanned out over /api/v1/live: p99 server-to-client latency and CPU."""
+    from tracklane.bench.live import run_live_bench
+
+    logging.basicConfig(level="WARNING")
+    result = run_live_bench(
+        vehicles=vehicles,
+        clients=clients,
+        seconds=seconds,
+        rate=rate,
+        warmup=warmup,
+        database_url=database_url,
+        compression=compression,
+    )
+    typer.echo(json.dumps(result))

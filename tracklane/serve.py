@@ -123,6 +123,9 @@ def api_server(
         port=port or settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # The live stream's frames are small JSON sent often: per-message deflate doubled
+        # the API's CPU per item and cost the latency target (`tracklane bench live`).
+        ws_per_message_deflate=False,
     )
     return uvicorn.Server(config)
 

@@ -203,6 +203,8 @@ class VehicleBatch:
     lat: np.ndarray
     lon: np.ndarray
     by_trip: dict[str, list[str]] = field(default_factory=dict)
+    id_array: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    item_array: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @classmethod
     def build(cls, rows: Mapping[str, tuple[Mapping[str, Any], str]]) -> VehicleBatch:
@@ -221,6 +223,8 @@ class VehicleBatch:
             lat=lat,
             lon=lon,
             by_trip=by_trip,
+            id_array=np.array(ids, dtype=object),
+            item_array=np.array([rows[v][1] for v in ids], dtype=object),
         )
 
     def select(self, f: Filter) -> dict[str, str]:
@@ -231,9 +235,9 @@ class VehicleBatch:
             return self.items
         chosen: dict[str, str] = {}
         if f.bbox is not None:
-            for i in np.flatnonzero(self.bbox_mask(f.bbox)).tolist():
-                vid = self.ids[i]
-                chosen[vid] = self.items[vid]
+            inside = self.bbox_mask(f.bbox)
+            chosen = dict(zip(self.id_array[inside].tolist(),
+                              self.item_array[inside].tolist(), strict=True))  # fmt: skip
         if f.vehicles is not None:
             chosen.update(_pick(self.items, f.vehicles))
         if f.trip is not None:
