@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Prepare this machine for Tracklane: a Python 3.11+ virtualenv with the project installed,
 # and Mosquitto (the broker the demo and tests start privately). Safe to run again.
+# `scripts/setup.sh --browser` (what scripts/test.sh runs) also installs Debian's `chromium`
+# for the dashboard's browser tests; the demo needs no browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WANT_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) WANT_BROWSER=1 ;;
+    *) echo "setup: unknown option '$arg' (known: --browser)" >&2; exit 2 ;;
+  esac
+done
 
 PY="${PYTHON:-python3}"
 VENV=".venv"
@@ -52,4 +62,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# The browser tests (tests/test_dashboard_browser.py) drive Debian's chromium through
+# Playwright; Playwright's own browser download is not used.
+if [ "$WANT_BROWSER" -eq 1 ] && [ ! -x /usr/bin/chromium ] && [ -z "${TRACKLANE_CHROMIUM:-}" ] &&
+  ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (for the dashboard's browser tests) with apt-get"
+  apt_install chromium || {
+    echo "setup: could not install chromium. The dashboard's browser tests need it:" >&2
+    echo "         Debian/Ubuntu: sudo apt-get install chromium" >&2
+    echo "       or set TRACKLANE_CHROMIUM=/path/to/a/chromium and run again." >&2
+    exit 1
+  }
 fi
