@@ -85,18 +85,27 @@ def test_a_door_is_assigned_a_trip_and_shows_its_last_scans(
             "SELECT order_id, id FROM packages WHERE sscc = %s", (sscc,)
         ).fetchone()
         for i in range(7):
+            event_id = uuid.uuid4()
             conn.execute(
                 "INSERT INTO scan_outcomes (event_id, decided_at, site, gateway, door,"
                 " match_kind, order_id, package_id, verdict, message)"
                 " VALUES (%s, now() - make_interval(secs => %s), 'wh1', 'gw-1', 'door-1',"
                 " 'package', %s, %s, 'accepted', %s)",
-                (uuid.uuid4(), 10 - i, order_id, package_id, f"scan {i}"),
+                (event_id, 10 - i, order_id, package_id, f"scan {i}"),
             )
+        # The newest was scanned as a GS1-128 element string: the door shows it as scanned.
+        conn.execute(
+            "INSERT INTO scans (time, event_id, site, gateway, device, seq, code, code_kind,"
+            " read_count, received_at) VALUES (now(), %s, 'wh1', 'gw-1', 'scanner', 1, %s,"
+            " 'gs1', 1, now())",
+            (event_id, f"(00){sscc}"),
+        )
     docks = client.get(f"{API}/docks").json()
     assert [(d["site"], d["door"]) for d in docks] == [("wh1", "door-1")]
     recent = docks[0]["recent"]
     assert [o["message"] for o in recent] == ["scan 6", "scan 5", "scan 4", "scan 3", "scan 2"]
     assert recent[0]["order_number"] == "SO-1" and recent[0]["package_sscc"] == sscc
+    assert [o["code"] for o in recent] == [f"(00){sscc}", None, None, None, None]
     one = client.get(f"{API}/docks/wh1/door-1", params={"recent": 2}).json()
     assert len(one["recent"]) == 2
     cleared = client.put(f"{API}/docks/wh1/door-1", json={"trip": None}).json()

@@ -57,6 +57,7 @@ class DoorOutcome(BaseModel):
     message: str
     order_number: str | None
     package_sscc: str | None
+    code: str | None = Field(None, description="the code as scanned (barcode or EPC)")
 
 
 class DoorOut(BaseModel):
@@ -201,7 +202,8 @@ async def list_doors(
         await cur.execute(
             "SELECT k.site, k.door, x.* FROM unnest(%s::text[], %s::text[]) AS k (site, door)"
             " CROSS JOIN LATERAL (SELECT o.event_id, o.decided_at, o.match_kind, o.verdict,"
-            "   o.message, ord.number AS order_number, p.sscc AS package_sscc"
+            "   o.message, ord.number AS order_number, p.sscc AS package_sscc,"
+            "   (SELECT s.code FROM scans s WHERE s.event_id = o.event_id LIMIT 1) AS code"
             "   FROM scan_outcomes o LEFT JOIN orders ord ON ord.id = o.order_id"
             "   LEFT JOIN packages p ON p.id = o.package_id"
             "   WHERE o.site = k.site AND o.door = k.door"

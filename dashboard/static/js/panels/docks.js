@@ -24,7 +24,7 @@ export class DocksPanel {
   door(d) {
     const key = `${d.site}/${d.door}`;
     const scans = el("ul", { class: "scans", "data-field": "scans" });
-    for (const s of d.recent || []) scans.append(this.scan({ ...s, code: s.package_sscc }));
+    for (const s of d.recent || []) scans.append(this.scan({ ...s, code: s.code ?? s.package_sscc }));
     const trip = d.trip_id
       ? `trip ${d.trip_id} (${humanize(d.trip_state)})${d.vehicle_name ? ` · ${d.vehicle_name}` : ""}`
       : "no trip assigned";
