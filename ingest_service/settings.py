@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     live_min_frame_interval_ms: float = Field(default=50.0, ge=0, le=5_000)
     live_event_queue: int = Field(default=500, ge=10, le=100_000)
 
+    # Customer notifications (issue 7, docs/notifications.md): the mail server the sender
+    # uses, as smtp://host:port (plain, for a local sink), smtp+starttls://host:587 or
+    # smtps://host:465 (implicit TLS), with optional user:password@ (URL-encoded); unset sends
+    # no mail. smtp_from is the From header of every message.
+    smtp_url: str | None = Field(
+        default=None, pattern=r"^(smtp|smtps|smtp\+starttls)://", description="the mail server"
+    )
+    smtp_from: str = "Tracklane <notifications@localhost>"
+
     @property
     def model_fields_set_from_env(self) -> set[str]:
         """TRACKLANE_* names given explicitly (environment, .env or keyword)."""

@@ -65,6 +65,7 @@ def test_an_older_schema_with_data_is_upgraded_in_place(empty_database_url: str)
         "0003_orders",
         "0004_geofencing",
         "0005_live",
+        "0006_notifications",
     ]
 
     migrate(empty_database_url)
