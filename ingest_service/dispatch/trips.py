@@ -272,6 +272,22 @@ def plan_refusal(state: OrderState, loaded_elsewhere: str | None) -> str | None:
     return None
 
 
+async def loaded_elsewhere(
+    conn: AsyncConnection[Any], order_ids: list[int], trip_id: str
+) -> dict[int, str]:
+    """Order id -> why it is on another trip already (one of its packages is loaded there),
+    for the orders of `order_ids` that are; `plan_refusal` turns it into the refusal."""
+    cur = await conn.execute(
+        "SELECT DISTINCT ON (order_id) order_id, sscc, loaded_trip FROM packages"
+        " WHERE order_id = ANY(%s) AND loaded_trip IS NOT NULL AND loaded_trip <> %s"
+        " ORDER BY order_id, id",
+        (order_ids, trip_id),
+    )
+    return {
+        oid: f"package {sscc} is loaded on trip {trip}" for oid, sscc, trip in await cur.fetchall()
+    }
+
+
 async def plan_orders(
     conn: AsyncConnection[Any], trip_id: str, numbers: list[str], *, actor: str
 ) -> PlanResult:
@@ -292,16 +308,7 @@ async def plan_orders(
         (wanted,),
     )
     found = {r["number"]: r for r in await cur.fetchall()}
-    await cur.execute(
-        "SELECT DISTINCT ON (order_id) order_id, sscc, loaded_trip FROM packages"
-        " WHERE order_id = ANY(%s) AND loaded_trip IS NOT NULL AND loaded_trip <> %s"
-        " ORDER BY order_id, id",
-        ([r["id"] for r in found.values()], trip_id),
-    )
-    elsewhere = {
-        r["order_id"]: f"package {r['sscc']} is loaded on trip {r['loaded_trip']}"
-        for r in await cur.fetchall()
-    }
+    elsewhere = await loaded_elsewhere(conn, [r["id"] for r in found.values()], trip_id)
     result = PlanResult(trip=trip_id, planned=[], unchanged=[], refused=[])
     events = []
     for number in wanted:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest_service.dispatch.errors import Conflict, NotFound, Refused
 from ingest_service.dispatch.fleet import OPEN_TRIP_STATES
-from ingest_service.dispatch.trips import plan_refusal
+from ingest_service.dispatch.trips import loaded_elsewhere, plan_refusal
 from ingest_service.geo.fences import usable_fence
 from orders.lifecycle import OrderState
 from orders.models import Ref
@@ -62,16 +62,7 @@ async def _orders(conn: AsyncConnection[Any], trip_id: str, numbers: list[str]) 
     found = {r["number"]: r for r in await cur.fetchall()}
     if missing := [n for n in numbers if n not in found]:
         raise Refused(f"no order {', '.join(missing)}: check the numbers")
-    await cur.execute(
-        "SELECT DISTINCT ON (order_id) order_id, sscc, loaded_trip FROM packages"
-        " WHERE order_id = ANY(%s) AND loaded_trip IS NOT NULL AND loaded_trip <> %s"
-        " ORDER BY order_id, id",
-        ([r["id"] for r in found.values()], trip_id),
-    )
-    elsewhere = {
-        r["order_id"]: f"package {r['sscc']} is loaded on trip {r['loaded_trip']}"
-        for r in await cur.fetchall()
-    }
+    elsewhere = await loaded_elsewhere(conn, [r["id"] for r in found.values()], trip_id)
     refusals = []
     for number, o in found.items():
         reason = plan_refusal(OrderState(o["state"]), elsewhere.get(o["id"]))

@@ -28,8 +28,8 @@ from ingest_service.geo.trails import (
     FeatureCollection,
     read_trail,
     trail_feature,
-    trip_map,
 )
+from ingest_service.geo.trip_map import trip_map
 from ingest_service.settings import Settings
 from ingest_service.storage import StorageMode
 
