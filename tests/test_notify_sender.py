@@ -34,7 +34,9 @@ from ingest_service.notify import (
 from ingest_service.settings import Settings
 from notifications import RetryPolicy
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+# The sender's clock: 09:00 UTC tomorrow, so rows the tests insert (next_attempt_at =
+# the database's now()) are always due, and quiet hours see the same time of day every run.
+NOW = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 SENDER = "Tracklane <notify@tracklane.test>"
 
 
@@ -278,7 +280,7 @@ def test_quiet_hours_wait_for_the_customers_morning(database_url: str, sink) -> 
     [order_id] = customer_order(database_url, time_zone="Asia/Shanghai", quiet=(time(16), time(8)))
     assert one_pass(database_url, NOW, channel(port)) == PassResult(deferred=1)
     row = notification(database_url, order_id)
-    morning = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+    morning = (NOW + timedelta(days=1)).replace(hour=0)  # 08:00 in Shanghai
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("pending", 0, morning)
     assert handler.received == []
     assert one_pass(database_url, morning, channel(port)) == PassResult(sent=1)
