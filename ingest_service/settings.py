@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach production: the demo's and the docs' examples.
@@ -100,10 +100,35 @@ class Settings(BaseSettings):
     # uses, as smtp://host:port (plain, for a local sink), smtp+starttls://host:587 or
     # smtps://host:465 (implicit TLS), with optional user:password@ (URL-encoded); unset sends
     # no mail. smtp_from is the From header of every message.
-    smtp_url: str | None = Field(
-        default=None, pattern=r"^(smtp|smtps|smtp\+starttls)://", description="the mail server"
-    )
+    smtp_url: SecretStr | None = Field(default=None, description="the mail server")
     smtp_from: str = "Tracklane <notifications@localhost>"
+    # SMS through Apprise: a URL of your SMS provider with `{phone}` where the customer's
+    # number goes (e.g. twilio://SID:TOKEN@+15550001111/{phone}); unset sends no SMS.
+    sms_url: SecretStr | None = Field(default=None, description="Apprise URL with {phone}")
+    # Where customers reach the tracking page: links in messages are {public_url}/t/{token}.
+    public_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://")
+    # A tracking link works until this many days after the order is delivered or cancelled.
+    tracking_link_days: int = Field(default=14, ge=1, le=365)
+    # Guessing tokens: requests to /t/... per client address and minute, and unknown tokens.
+    tracking_rate_per_min: int = Field(default=60, ge=1, le=10_000)
+    tracking_misses_per_min: int = Field(default=10, ge=1, le=10_000)
+    # An ETA that moved this many minutes from what the customer was last told is news (at
+    # most eta_moved_max messages per order).
+    notify_eta_moved_min: float = Field(default=15.0, gt=0, le=24 * 60)
+    notify_eta_moved_max: int = Field(default=3, ge=0, le=20)
+    # How often the sender looks for due notifications.
+    notify_interval_s: float = Field(default=2.0, gt=0, le=300)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("smtp://", "smtps://", "smtp+starttls://")
+        ):
+            raise ValueError(
+                "TRACKLANE_SMTP_URL must start with smtp://, smtps:// or smtp+starttls://"
+            )
+        return value
 
     @property
     def model_fields_set_from_env(self) -> set[str]:
@@ -140,6 +165,11 @@ class Settings(BaseSettings):
             problems.append(
                 "TRACKLANE_GS1_COMPANY_PREFIX must be set to your GS1 company prefix: package "
                 "labels (SSCCs) are made from it, and the default is GS1's example prefix"
+            )
+        if "TRACKLANE_PUBLIC_URL" not in self.model_fields_set_from_env:
+            problems.append(
+                "TRACKLANE_PUBLIC_URL must be set to the address customers reach this service "
+                "at (e.g. https://track.example.com): tracking links in their messages use it"
             )
         if problems:
             raise ConfigError("production mode refuses to start:\n  - " + "\n  - ".join(problems))

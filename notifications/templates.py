@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from notifications.events import NotificationEvent
+from notifications.events import CUSTOMER_REASONS, NotificationEvent
 
 LOCALES = ("en", "zh-CN")
 DEFAULT_LOCALE = "en"
@@ -80,14 +80,49 @@ def template_context(
         parsed = _parse(payload.get(key))
         return format_time(parsed.astimezone(zone), locale) if parsed else None
 
+    reason = payload.get("reason")
     return {
         "order_number": str(payload.get("order_number", "")),
         "customer_name": str(payload.get("customer_name", "")),
         "at": local("at"),
         "window_start": local("window_start"),
         "window_end": local("window_end"),
+        "eta": local("eta"),
+        "eta_earliest": local("eta_earliest"),
+        "eta_latest": local("eta_latest"),
+        # Only the kinds we have customer wording for; anything else gets the general text.
+        "reason": reason if reason in CUSTOMER_REASONS else None,
         "tracking_url": tracking_url,
     }
+
+
+_SAMPLE_BASE: dict[str, str] = {
+    "order_number": "SO-1001",
+    "customer_name": "Ann Lee",
+    "at": "2026-11-22T06:30:00Z",
+    "window_start": "2026-11-22T08:00:00Z",
+    "window_end": "2026-11-22T10:00:00Z",
+}
+_SAMPLE_EXTRA: dict[NotificationEvent, dict[str, str]] = {
+    NotificationEvent.ETA_MOVED: {
+        "eta": "2026-11-22T09:40:00Z",
+        "eta_earliest": "2026-11-22T09:25:00Z",
+        "eta_latest": "2026-11-22T10:05:00Z",
+    },
+    NotificationEvent.EXCEPTION: {"reason": "damage"},
+}
+
+
+def sample_payload(event: NotificationEvent | str, *, reason: str | None = None) -> dict[str, str]:
+    """A payload shaped like the outbox row's for `event`, for previews and tests.
+
+    `reason` picks the exception kind shown (damage, short_load); other events ignore it.
+    """
+    event = NotificationEvent(event)
+    payload = {**_SAMPLE_BASE, **_SAMPLE_EXTRA.get(event, {})}
+    if event is NotificationEvent.EXCEPTION and reason is not None:
+        payload["reason"] = reason
+    return payload
 
 
 def render(
@@ -102,6 +137,10 @@ def render(
         "at": None,
         "window_start": None,
         "window_end": None,
+        "eta": None,
+        "eta_earliest": None,
+        "eta_latest": None,
+        "reason": None,
         "tracking_url": None,
         **context,
     }

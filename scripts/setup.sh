@@ -76,3 +76,8 @@ if [ "$WANT_BROWSER" -eq 1 ] && [ ! -x /usr/bin/chromium ] && [ -z "${TRACKLANE_
     exit 1
   }
 fi
+# A CJK font, so the tracking page's zh-CN screenshots show characters, not boxes (the tests
+# pass without it; a failure here is only a warning).
+if [ "$WANT_BROWSER" -eq 1 ] && [ ! -d /usr/share/fonts/truetype/wqy ] && command -v apt-get >/dev/null 2>&1; then
+  apt_install fonts-wqy-zenhei || echo "setup: no CJK font installed; zh-CN screenshots show boxes" >&2
+fi

@@ -36,6 +36,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/docs"): None,
     ("GET", "/docs/oauth2-redirect"): None,
     ("GET", "/openapi.json"): None,
+    # The customer's tracking page: the token is the credential (docs/notifications.md).
+    ("GET", "/t/{token}"): None,
+    ("GET", "/t/{token}/status"): None,
+    ("GET", "/t/assets/{name}"): None,
     ("GET", "/api/v1/auth/me"): frozenset(Role),
     ("GET", "/api/v1/users"): frozenset({A}),
     ("POST", "/api/v1/users"): frozenset({A}),
@@ -107,6 +111,16 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/api/v1/map/trips/{trip_id}"): frozenset({D, V}),
     # The live stream: authenticated by its first message, not a header (see _live_close).
     ("WS", "/api/v1/live"): frozenset({D, K, V}),
+    # Notifications (docs/notifications.md): links, preview, preferences, the delivery log.
+    ("POST", "/api/v1/orders/{number}/tracking-link"): frozenset({D}),
+    ("DELETE", "/api/v1/orders/{number}/tracking-link"): frozenset({D}),
+    ("GET", "/api/v1/notifications/preview"): frozenset({A}),
+    ("GET", "/api/v1/customers/{ref}/notifications"): frozenset({D}),
+    ("PUT", "/api/v1/customers/{ref}/notifications"): frozenset({A}),
+    ("POST", "/api/v1/customers/{ref}/webhook-secret"): frozenset({A}),
+    ("GET", "/api/v1/orders/{number}/notifications"): frozenset({D}),
+    ("GET", "/api/v1/notifications"): frozenset({D}),
+    ("POST", "/api/v1/notifications/{notification_id}/retry"): frozenset({A}),
 }
 
 
@@ -200,13 +214,16 @@ def test_route_roles_are_the_documented_policy(app: FastAPI) -> None:
     assert route_table(app) == EXPECTED
 
 
-def test_public_routes_are_exactly_login_health_and_docs(app: FastAPI) -> None:
+def test_public_routes_are_exactly_login_health_docs_and_the_tracking_page(app: FastAPI) -> None:
     expected_public = {
         ("POST", "/api/v1/auth/login"),
         ("GET", "/healthz"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/openapi.json"),
+        ("GET", "/t/{token}"),
+        ("GET", "/t/{token}/status"),
+        ("GET", "/t/assets/{name}"),
     }
     assert expected_public == PUBLIC_ROUTES
     assert {key for key, roles in route_table(app).items() if roles is None} == expected_public

@@ -576,3 +576,26 @@ def test_phone_viewport_fits_without_horizontal_scrolling(
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"with the exceptions open, {width} px wide"
     screenshot(page, "dashboard-phone.png")
+
+
+def test_the_mail_page_shows_each_customers_mail_and_its_tracking_link_opens(
+    demo: Demo, users: dict[str, Login], pages: Pages
+) -> None:
+    page = pages.new("mail")
+    log_in(page, user=users["dispatcher"], path="/mail.html", base_url=demo.url)
+    # By now the first wave's orders are confirmed and dispatched: six inboxes.
+    expect(page.locator(".inbox")).to_have_count(6, timeout=30_000)
+    dispatched = page.locator(".inbox li[data-event=dispatched]")
+    expect(dispatched.first).to_be_visible(timeout=60_000)
+    inbox = page.locator(".inbox", has=page.locator("li[data-event=dispatched]")).first
+    customer = inbox.locator("h2").inner_text()
+    assert customer.endswith(".example"), customer
+    link = dispatched.first.locator("a.tracking-link")
+    number = link.inner_text().removeprefix("Tracking page for ")
+    assert re.fullmatch(r"SO-\S+", number), number
+    with page.context.expect_page() as opened:
+        link.click()
+    tracking = opened.value
+    expect(tracking.locator("body")).to_contain_text(number, timeout=15_000)
+    assert re.search(r"/t/[A-Za-z0-9_-]{32}$", tracking.url), tracking.url
+    screenshot(page, "mail-page.png")

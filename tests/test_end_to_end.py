@@ -163,6 +163,15 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     for key in ("orders", "exceptions", "trips"):  # the run's totals add up the waves
         total = sum((Counter(w[key]) for w in waves), Counter())
         assert summary[key] == dict(total), key
+    # Customers heard about it by mail (the demo's local SMTP sink): each delivered order's
+    # customer got dispatched, arriving, arrived and delivered once each, with a tracking link.
+    notes = summary["notifications"]
+    assert notes["delivered_orders"] >= 6
+    assert notes["delivered_orders_fully_notified"] == notes["delivered_orders"], notes
+    assert "dead" not in notes["by_status"], notes
+    sent = notes["by_status"]["sent"]
+    assert sent["email:delivered"] == notes["delivered_orders"]
+    assert sent["email:confirmed"] >= 6
     # The private broker admitted each gateway as its own provisioned user.
     users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
     for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1", "gw-wh1-truck-2"):

@@ -66,6 +66,7 @@ def test_an_older_schema_with_data_is_upgraded_in_place(empty_database_url: str)
         "0004_geofencing",
         "0005_live",
         "0006_notifications",
+        "0007_notify_channels",
     ]
 
     migrate(empty_database_url)

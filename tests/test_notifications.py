@@ -1,20 +1,16 @@
-"""Notifications, the pure core and the outbox: the retry schedule and quiet hours (property
-tests), the templates in both locales, and the triggers that write one outbox row per order
-and customer-facing event in the transaction of the state change."""
+"""Notifications, the pure core: the retry schedule and quiet hours (property tests) and the
+templates in both locales. The outbox triggers are in test_notify_triggers.py."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from notifications import (
-    EVENT_FOR_STATE,
     LOCALES,
     NotificationEvent,
     QuietHours,
@@ -24,7 +20,8 @@ from notifications import (
     retry_delay,
     template_context,
 )
-from notifications.templates import resolve_locale
+from notifications.events import CUSTOMER_REASONS
+from notifications.templates import resolve_locale, sample_payload
 
 # --- the retry schedule ----------------------------------------------------------------------
 
@@ -157,7 +154,8 @@ PAYLOAD = {
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("event", list(NotificationEvent))
 def test_every_event_renders_in_every_locale(event: NotificationEvent, locale: str) -> None:
-    ctx = template_context(PAYLOAD, locale, ZoneInfo("Asia/Shanghai"), "https://t.example/t/x")
+    payload = {**sample_payload(event), **PAYLOAD}
+    ctx = template_context(payload, locale, ZoneInfo("Asia/Shanghai"), "https://t.example/t/x")
     message = render(event, locale, ctx)
     for part in (message.subject, message.text, message.html):
         assert "SO-1001" in part
@@ -196,196 +194,81 @@ def test_an_unknown_locale_falls_back_to_english_and_zh_variants_to_zh_cn() -> N
     assert resolve_locale("de-DE") == "en"
 
 
-def test_a_hostile_customer_name_is_escaped_in_html_and_cannot_add_headers() -> None:
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("event", list(NotificationEvent))
+def test_a_hostile_customer_name_is_escaped_in_html_and_cannot_add_headers(
+    event: NotificationEvent, locale: str
+) -> None:
     hostile = {
-        **PAYLOAD,
+        **sample_payload(event),
         "customer_name": '<script>alert("x")</script><img src=x onerror=1> & Co',
         "order_number": "SO-1\r\nBcc: victim@example.com",
     }
-    for locale in LOCALES:
-        message = render("confirmed", locale, template_context(hostile, locale, UTC))
-        assert "<script>" not in message.html
-        assert "<img" not in message.html
-        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in message.html
-        assert "&amp; Co" in message.html
-        assert "\r" not in message.subject and "\n" not in message.subject
-        # the plain text part is not HTML: it keeps the name as written
-        assert '<script>alert("x")</script>' in message.text
+    message = render(event, locale, template_context(hostile, locale, UTC))
+    assert "<script>" not in message.html
+    assert "<img" not in message.html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in message.html
+    assert "&amp; Co" in message.html
+    assert "\r" not in message.subject and "\n" not in message.subject
+    assert "Bcc: victim@example.com" in message.subject  # folded onto the one line
+    # the plain text part is not HTML: it keeps the name as written
+    assert '<script>alert("x")</script>' in message.text
 
 
-# --- the outbox triggers ---------------------------------------------------------------------
+def test_a_moved_eta_is_told_in_the_customers_zone_and_words() -> None:
+    payload = sample_payload("eta_moved")  # ETA 09:40Z, between 09:25Z and 10:05Z
+    en = render("eta_moved", "en", template_context(payload, "en", ZoneInfo("Europe/London")))
+    assert en.subject == "New delivery time for order SO-1001: around Sun 22 Nov, 09:40"
+    assert "around Sun 22 Nov, 09:40 (between Sun 22 Nov, 09:25 and Sun 22 Nov, 10:05)" in en.text
+    assert "<strong>Sun 22 Nov, 09:40</strong>" in en.html
+    zh_ctx = template_context(payload, "zh-CN", ZoneInfo("Asia/Shanghai"))
+    zh = render("eta_moved", "zh-CN", zh_ctx)
+    assert zh.subject == "订单 SO-1001 预计送达时间已更新：约 11月22日 周日 17:40"  # noqa: RUF001
+    assert "（11月22日 周日 17:25 至 11月22日 周日 18:05 之间）" in zh.text  # noqa: RUF001
 
 
-def _order(conn: psycopg.Connection, *, locale: str = "en", email: str | None = "a@x.test") -> int:
-    customer = conn.execute(
-        "INSERT INTO customers (ref, name, email, locale) VALUES (%s, 'Ann Lee', %s, %s)"
-        " RETURNING id",
-        (f"C-{datetime.now(UTC).timestamp()}-{threading.get_ident()}", email, locale),
-    ).fetchone()[0]
-    return conn.execute(
-        "INSERT INTO orders (number, customer_id, dest_address, created_by, window_start,"
-        " window_end) VALUES (%s, %s, '1 Road', 'test', %s, %s) RETURNING id",
+def test_an_eta_move_without_times_still_reads_well() -> None:
+    message = render("eta_moved", "en", template_context(PAYLOAD, "en", UTC))
+    assert message.subject == "New delivery time for order SO-1001"
+    assert "has changed. We will let you know" in message.text
+    assert "None" not in message.text + message.html
+
+
+@pytest.mark.parametrize(
+    ("reason", "en_words", "zh_words"),
+    [
         (
-            f"SO-{customer}",
-            customer,
-            datetime(2026, 11, 22, 8, tzinfo=UTC),
-            datetime(2026, 11, 22, 10, tzinfo=UTC),
+            "damage",
+            "was damaged on its way to you. We will contact you about a replacement",
+            "运输途中受损。我们会尽快与您联系，为您安排补发",  # noqa: RUF001
         ),
-    ).fetchone()[0]
-
-
-def _move(conn: psycopg.Connection, order_id: int, to_state: str, kind: str = "state") -> None:
-    conn.execute(
-        "INSERT INTO order_events (order_id, kind, to_state, actor) VALUES (%s, %s, %s, 'test')",
-        (order_id, kind, to_state),
-    )
-
-
-def _outbox(conn: psycopg.Connection, order_id: int) -> list[tuple]:
-    return conn.execute(
-        "SELECT event, status, locale FROM notifications WHERE order_id = %s ORDER BY id",
-        (order_id,),
-    ).fetchall()
-
-
-def test_each_customer_facing_move_writes_one_outbox_row(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn, locale="zh-CN")
-        _move(conn, order_id, "created", kind="created")
-        for state in ("picking", "picked", "packed", "loaded", "in_transit", "arriving"):
-            _move(conn, order_id, state)
-        _move(conn, order_id, "arrived")
-        _move(conn, order_id, "arrived")  # redelivered
-        _move(conn, order_id, "delivered")
-        _move(conn, order_id, "delivered", kind="note")  # not a move
-        assert _outbox(conn, order_id) == [
-            ("confirmed", "pending", "zh-CN"),
-            ("dispatched", "pending", "zh-CN"),
-            ("arriving", "pending", "zh-CN"),
-            ("arrived", "pending", "zh-CN"),
-            ("delivered", "pending", "zh-CN"),
-        ]
-        payload = conn.execute(
-            "SELECT payload FROM notifications WHERE order_id = %s AND event = 'arrived'",
-            (order_id,),
-        ).fetchone()[0]
-        number = conn.execute("SELECT number FROM orders WHERE id = %s", (order_id,)).fetchone()
-        assert payload["order_number"] == number[0]
-        assert payload["customer_name"] == "Ann Lee"
-        assert payload["window_start"] == "2026-11-22T08:00:00Z"
-        assert payload["window_end"] == "2026-11-22T10:00:00Z"
-        assert payload["at"].endswith("Z")
-
-
-def test_the_trigger_agrees_with_the_pure_table(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for state, event in EVENT_FOR_STATE.items():
-            order_id = _order(conn)
-            _move(conn, order_id, state)
-            assert [r[0] for r in _outbox(conn, order_id)] == [event.value]
-
-
-def test_one_statement_with_the_same_move_twice_writes_one_row(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn)
-        conn.execute(
-            "INSERT INTO order_events (order_id, kind, to_state, actor)"
-            " VALUES (%s, 'state', 'arrived', 'a'), (%s, 'state', 'arrived', 'b')",
-            (order_id, order_id),
-        )
-        assert _outbox(conn, order_id) == [("arrived", "pending", "en")]
-
-
-def test_the_outbox_row_commits_or_rolls_back_with_the_move(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn)
-        with pytest.raises(RuntimeError), conn.transaction():
-            _move(conn, order_id, "in_transit")
-            assert _outbox(conn, order_id) == [("dispatched", "pending", "en")]
-            raise RuntimeError("the state change fails")
-        assert _outbox(conn, order_id) == []
-
-
-def test_two_connections_applying_the_same_move_concurrently_write_one_row(
-    database_url: str,
+        ("short_load", "will follow in a later delivery", "将在后续配送中送达"),
+        ("stale_tracker", "We will contact you about it", "我们会尽快与您联系"),  # no wording
+    ],
+)
+def test_an_exception_says_what_happened_in_customer_words_only(
+    reason: str, en_words: str, zh_words: str
 ) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn)
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            with psycopg.connect(database_url) as c:
-                barrier.wait(timeout=10)
-                _move(c, order_id, "arrived")
-                c.commit()
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    for _round in range(5):
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
-        barrier.reset()
-    assert errors == []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        assert _outbox(conn, order_id) == [("arrived", "pending", "en")]
-        events = conn.execute(
-            "SELECT count(*) FROM order_events WHERE order_id = %s", (order_id,)
-        ).fetchone()[0]
-        assert events == 10
+    payload = {**sample_payload("exception"), "reason": reason, "summary": "driver dropped it"}
+    en = render("exception", "en", template_context(payload, "en", UTC))
+    zh = render("exception", "zh-CN", template_context(payload, "zh-CN", UTC))
+    assert en_words in en.text and en_words in en.html
+    assert zh_words in zh.text and zh_words in zh.html
+    for message in (en, zh):
+        everything = message.subject + message.text + message.html
+        assert "driver dropped it" not in everything  # the internal summary is never sent
+        if reason not in CUSTOMER_REASONS:
+            assert reason not in everything  # nor an internal kind's name
 
 
-def test_both_transactions_open_at_once_still_write_one_row(database_url: str) -> None:
-    """The second writer waits on the first's uncommitted outbox row, then does nothing."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn)
-    first = psycopg.connect(database_url)
-    second = psycopg.connect(database_url)
-    try:
-        _move(first, order_id, "delivered")
-        done = threading.Event()
-
-        def later() -> None:
-            _move(second, order_id, "delivered")  # blocks until `first` commits
-            done.set()
-
-        t = threading.Thread(target=later)
-        t.start()
-        assert not done.wait(0.5)
-        first.commit()
-        t.join(timeout=10)
-        assert done.is_set()
-        second.commit()
-    finally:
-        first.close()
-        second.close()
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        assert _outbox(conn, order_id) == [("delivered", "pending", "en")]
-
-
-def test_a_delay_exception_on_an_order_notifies_delayed_once(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        order_id = _order(conn)
-        for kind, key in (("delay", "d1"), ("delay", "d2"), ("damage", "x1")):
-            conn.execute(
-                "INSERT INTO exceptions (kind, summary, order_id, opened_by, dedup_key)"
-                " VALUES (%s, 'late', %s, 'rule:test', %s)",
-                (kind, order_id, key),
-            )
-        conn.execute(
-            "INSERT INTO exceptions (kind, summary, opened_by) VALUES ('delay', 'no order', 't')"
-        )
-        assert _outbox(conn, order_id) == [("delayed", "pending", "en")]
-        assert conn.execute("SELECT count(*) FROM notifications").fetchone() == (1,)
-
-
-def test_customers_locale_is_checked(database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.CheckViolation):
-            conn.execute("INSERT INTO customers (ref, name, locale) VALUES ('c', 'n', 'fr')")
-        conn.execute("INSERT INTO customers (ref, name) VALUES ('d', 'n')")
-        assert conn.execute("SELECT locale FROM customers WHERE ref = 'd'").fetchone() == ("en",)
+def test_every_customer_reason_has_its_own_subject() -> None:
+    for locale in LOCALES:
+        subjects = {
+            render(
+                "exception",
+                locale,
+                template_context(sample_payload("exception", reason=r), locale, UTC),
+            ).subject
+            for r in (*CUSTOMER_REASONS, None, "other")
+        }
+        assert len(subjects) == len(CUSTOMER_REASONS) + 1  # None and "other" read the same

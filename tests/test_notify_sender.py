@@ -133,7 +133,7 @@ def customer_order(
 def one_pass(url: str, now: datetime, ch: EmailChannel, **kw: Any) -> PassResult:
     async def go() -> PassResult:
         async with await AsyncConnection.connect(url, autocommit=True) as conn:
-            return await run_once(conn, now, ch, **kw)
+            return await run_once(conn, now, {"email": ch}, **kw)
 
     return asyncio.run(go())
 
@@ -254,19 +254,34 @@ def test_a_permanent_refusal_is_dead_at_once(database_url: str, sink) -> None:
     assert "550" in row["last_error"]
 
 
-@pytest.mark.parametrize(
-    ("address", "notify_email", "reason"),
-    [
-        (None, True, "no channel: no email address"),
-        ("  ", True, "no channel: no email address"),
-        ("ann@example.test", False, "no channel: email is off"),
-    ],
-)
-def test_a_customer_without_a_channel_is_dead_with_no_delivery(
-    database_url: str, sink, address: str | None, notify_email: bool, reason: str
+@pytest.mark.parametrize(("address", "notify_email"), [(None, True), ("ann@example.test", False)])
+def test_a_customer_with_no_channel_on_has_a_dead_row_from_the_start(
+    database_url: str, sink, address: str | None, notify_email: bool
 ) -> None:
     handler, port = sink
     [order_id] = customer_order(database_url, email_address=address, notify_email=notify_email)
+    row = notification(database_url, order_id)
+    assert (row["channel"], row["status"], row["attempts"]) == ("none", "dead", 0)
+    assert row["last_error"].startswith("no channel")
+    assert one_pass(database_url, NOW, channel(port)) == PassResult()
+    assert deliveries(database_url, row["id"]) == []
+    assert handler.received == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("email = '  '", "no channel: no email address"),
+        ("notify_email = false", "no channel: email is off"),
+    ],
+)
+def test_a_channel_emptied_or_turned_off_after_the_event_is_dead_with_no_delivery(
+    database_url: str, sink, change: str, reason: str
+) -> None:
+    handler, port = sink
+    [order_id] = customer_order(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE customers SET {change}")  # noqa: S608 - the test's own text
     assert one_pass(database_url, NOW, channel(port)) == PassResult(dead=1)
     row = notification(database_url, order_id)
     assert (row["status"], row["attempts"], row["last_error"]) == ("dead", 0, reason)
@@ -298,7 +313,9 @@ def test_two_senders_at_once_send_each_message_once(database_url: str) -> None:
         async def both() -> list[PassResult]:
             conns = [await AsyncConnection.connect(database_url, autocommit=True) for _ in range(2)]
             try:
-                return await asyncio.gather(*(run_once(c, NOW, channel(port)) for c in conns))
+                return await asyncio.gather(
+                    *(run_once(c, NOW, {"email": channel(port)}) for c in conns)
+                )
             finally:
                 for c in conns:
                     await c.close()
@@ -412,7 +429,9 @@ def test_smtp_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACKLANE_SMTP_URL", "smtp+starttls://mail.example:587")
     monkeypatch.setenv("TRACKLANE_SMTP_FROM", "Shop <shop@example.com>")
     settings = Settings(_env_file=None)
-    assert settings.smtp_url == "smtp+starttls://mail.example:587"
+    assert settings.smtp_url is not None
+    assert settings.smtp_url.get_secret_value() == "smtp+starttls://mail.example:587"
+    assert "mail.example" not in repr(settings)  # it may hold a password
     assert settings.smtp_from == "Shop <shop@example.com>"
     assert Settings(_env_file=None, smtp_url=None).smtp_url is None
     with pytest.raises(ValueError):

@@ -21,6 +21,7 @@ def production(**overrides: object) -> Settings:
         "mqtt_url": "mqtt://broker.example:1883",
         "ingest_client_id": "ingest-1",
         "gs1_company_prefix": "4012345",
+        "public_url": "https://track.example.com",
     }
     values.update(overrides)
     values = {k: v for k, v in values.items() if v is not ...}  # ... = leave unset
@@ -42,6 +43,7 @@ def test_production_with_real_values_starts() -> None:
         ({"mqtt_url": None}, "TRACKLANE_MQTT_URL"),
         ({"ingest_client_id": ...}, "TRACKLANE_INGEST_CLIENT_ID"),
         ({"gs1_company_prefix": ...}, "TRACKLANE_GS1_COMPANY_PREFIX"),
+        ({"public_url": ...}, "TRACKLANE_PUBLIC_URL"),
     ],
 )
 def test_production_refuses_defaults_and_names_the_variable(

@@ -266,16 +266,30 @@ def test_two_workers_with_one_vehicles_fixes_interleaved_confirm_each_move_once(
     group = f"g{uuid.uuid4().hex[:8]}"
     workers = [consumer(mqtt_broker, url, group, n) for n in range(2)]
     try:
-        send(mqtt_broker, gateway, positions(fixes), size=2)
+        events = positions(fixes)
+        send(mqtt_broker, gateway, events, size=2)
         wait_until(lambda: arrived(url, "SO-2"), timeout=60, what="SO-2 to arrive")
         wait_until(
             lambda: rows(url, "SELECT count(*) FROM positions") == [(len(fixes),)],
             what="every fix stored",
         )
+        # The same arrival events again, as a broker redelivers them, over both workers.
+        send(mqtt_broker, gateway, events, size=2)
+        wait_until(
+            lambda: sum(w.stats.snapshot()["duplicates"] for w in workers) >= len(fixes),
+            what="the redelivered fixes seen as duplicates",
+        )
     finally:
         for w in workers:
             w.stop()
     assert all(w.stats.stored["positions"] > 0 for w in workers), "both workers took a share"
+    # Each customer hears of each move once: one outbox row per order and event.
+    assert rows(
+        url,
+        "SELECT o.number, n.event, count(*) FROM notifications n JOIN orders o"
+        " ON o.id = n.order_id WHERE n.event IN ('dispatched', 'arriving', 'arrived')"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+    ) == [(n, e, 1) for n in ("SO-1", "SO-2") for e in ("arrived", "arriving", "dispatched")]
     counts = rows(
         url,
         "SELECT g.name, t.kind, count(*) FROM fence_transitions t"

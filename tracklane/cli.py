@@ -70,9 +70,13 @@ def serve(
     ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="consume MQTT")] = True,
     run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
     port: Annotated[int | None, typer.Option(help="API port (default TRACKLANE_API_PORT)")] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify/--no-notify", help="send customer notifications")
+    ] = True,
 ) -> None:
     """Run ingest and the API. Without URLs configured, starts an embedded database and broker."""
     from tracklane import runtime
+    from tracklane.notifier import notifier_running
     from tracklane.serve import (
         api_in_thread,
         api_server,
@@ -81,6 +85,7 @@ def serve(
         prepare_database,
         stop_on_signals,
         wait_for,
+        with_public_url,
     )
 
     stop = stop_on_signals()
@@ -89,14 +94,18 @@ def serve(
         mode = prepare_database(settings, svc.database_url, run_migrations=run_migrations)
         logging.getLogger("tracklane").info("storage mode: %s", mode.describe())
         settings = settings.model_copy(update={"secret_key": runtime.dev_secret(settings)})
+        settings = with_public_url(settings, port)
         bootstrap_admin(settings, svc.database_url)
-        with ingest_running(
-            settings,
-            database_url=svc.database_url,
-            mqtt_url=svc.mqtt_url,
-            storage_mode=mode,
-            ingest=ingest,
-        ) as running:
+        with (
+            ingest_running(
+                settings,
+                database_url=svc.database_url,
+                mqtt_url=svc.mqtt_url,
+                storage_mode=mode,
+                ingest=ingest,
+            ) as running,
+            notifier_running(settings, svc.database_url, enabled=notify),
+        ):
             if api:
                 server = api_server(
                     settings, database_url=svc.database_url, running=running, port=port

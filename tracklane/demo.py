@@ -33,21 +33,24 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from pydantic import SecretStr
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import GatewayConfig, load_gateway_config
 from event_contract import KIND_OF_TYPE, SCHEMA_VERSION, Batch, encode, event_topic
 from ingest_service.auth.passwords import hash_secret
 from ingest_service.auth.users import ensure_admin
+from ingest_service.notify.mailbox import Mailbox
 from ingest_service.orders.store import Numbering
 from ingest_service.settings import Settings
 from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
-from tracklane import runtime
+from tracklane import demo_notify, runtime
 from tracklane.demo_devices import DemoDevices, kinds_of_devices
 from tracklane.demo_fleet import FENCE_DWELL_S
 from tracklane.demo_waves import Waves
 from tracklane.embedded.broker import free_port
 from tracklane.gateways import Credentials, gateway_principal, provision
+from tracklane.notifier import notifier_running
 from tracklane.serve import api_in_thread, api_server, ingest_running, prepare_database
 
 log = logging.getLogger(__name__)
@@ -249,22 +252,32 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
         demo_only: dict[str, Any] = {"secret_key": runtime.dev_secret(settings)}
         if "fence_min_dwell_s" not in settings.model_fields_set:
             demo_only["fence_min_dwell_s"] = FENCE_DWELL_S  # see demo_fleet.py
+        api_port = _pick_port(port, settings.api_port)
+        url = f"http://{settings.api_host}:{api_port}"
+        # Customers' mail goes to a local SMTP sink (the dashboard's mail page shows it).
+        mailbox = Mailbox()
+        demo_only |= {"smtp_url": SecretStr(mailbox.start()), "public_url": url}
         settings = settings.model_copy(update=demo_only)
         password = demo_admin(settings, svc.database_url, may_reset=svc.embedded_database)
-        with ingest_running(
-            settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, storage_mode=mode
-        ) as running:
-            api_port = _pick_port(port, settings.api_port)
+        demo_notify.prepare_customers(svc.database_url)
+        with (
+            contextlib.closing(mailbox),
+            ingest_running(
+                settings, database_url=svc.database_url, mqtt_url=svc.mqtt_url, storage_mode=mode
+            ) as running,
+            notifier_running(settings, svc.database_url),
+        ):
             server = api_server(
-                settings, database_url=svc.database_url, running=running, port=api_port
-            )
+                settings, database_url=svc.database_url, running=running, port=api_port,
+                mailbox=mailbox,
+            )  # fmt: skip
             with api_in_thread(server):
-                url = f"http://{settings.api_host}:{api_port}"
                 who = (f"each gateway logs in as its own user from {svc.auth_dir}"
                        if svc.auth_dir else "the configured broker's login")  # fmt: skip
                 print(
                     f"\nTracklane demo is running ({mode.describe()}).\n"
                     f"  Dashboard: {url}/   dock screens: {url}/dock.html?site=wh1&door=door-1\n"
+                    f"  Customers' mail (a local SMTP sink): {url}/mail.html\n"
                     f"  API:    {url}/api/v1   (OpenAPI: {url}/docs, health: {url}/healthz)\n"
                     f"  Login:  {settings.admin_username} / {password}\n"
                     f"  Broker: {svc.broker_url}   gateways: "
@@ -280,6 +293,9 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                 extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, waves))
                 stored = _wait_until_stored(svc.database_url, ledger.ids)
                 extra |= waves.summary()
+                demo_notify.wait_for_outbox(svc.database_url)
+                numbers = [n for r in waves.runs for n in r.wave.numbers]
+                extra |= demo_notify.summary(svc.database_url, mailbox, numbers)
             snap = running.stats.snapshot()
     return {
         "events_published": len(ledger.ids),

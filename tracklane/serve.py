@@ -18,6 +18,7 @@ import psycopg
 import uvicorn
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from ingest_service.notify.mailbox import Mailbox
 from ingest_service.pipeline.consumer import ConsumerConfig, IngestConsumer
 from ingest_service.pipeline.stats import IngestStats
 from ingest_service.settings import Settings
@@ -45,6 +46,15 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         fence_inner_margin_m=settings.fence_inner_margin_m,
         fence_outer_margin_m=settings.fence_outer_margin_m,
     )
+
+
+def with_public_url(settings: Settings, port: int | None) -> Settings:
+    """Tracking links point at this API unless TRACKLANE_PUBLIC_URL says where customers
+    reach it (production must say)."""
+    if "public_url" in settings.model_fields_set:
+        return settings
+    url = f"http://{settings.api_host}:{port or settings.api_port}"
+    return settings.model_copy(update={"public_url": url})
 
 
 def prepare_database(settings: Settings, database_url: str, *, run_migrations: bool) -> StorageMode:
@@ -107,7 +117,12 @@ def ingest_running(
 
 
 def api_server(
-    settings: Settings, *, database_url: str, running: Running, port: int | None = None
+    settings: Settings,
+    *,
+    database_url: str,
+    running: Running,
+    port: int | None = None,
+    mailbox: Mailbox | None = None,
 ) -> uvicorn.Server:
     from ingest_service.api.app import create_app
 
@@ -116,6 +131,7 @@ def api_server(
         database_url=database_url,
         storage_mode=running.storage_mode,
         ingest_health=running.consumer.health if running.consumer else None,
+        mailbox=mailbox,
     )
     config = uvicorn.Config(
         app,

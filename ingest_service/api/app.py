@@ -27,12 +27,14 @@ from ingest_service.auth import PUBLIC_ROUTES, AuthLimits, Role, TooManyRequests
 from ingest_service.auth.limits import Argon2Gate, CredentialThrottle
 from ingest_service.auth.tokens import VerifiedTokenCache
 from ingest_service.live import Hub, Listener, LiveOptions
+from ingest_service.notify.mailbox import Mailbox
 from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
 
 from .routers import (
     auth,
     deliveries,
+    demo_mail,
     devices,
     exceptions,
     fleet,
@@ -42,12 +44,14 @@ from .routers import (
     labels,
     live,
     metrics,
+    notification_admin,
     order_exports,
     orders,
     positions,
     products,
     quarantine,
     scans,
+    tracking_page,
     trips,
     unmatched,
     users,
@@ -77,6 +81,7 @@ def create_app(
     ingest_health: Callable[[], dict] | None = None,
     registry: prometheus_client.CollectorRegistry | None = None,
     auth_limits: AuthLimits | None = None,
+    mailbox: Mailbox | None = None,
 ) -> FastAPI:
     """The API application; the database pool opens when the app starts serving."""
     limits = auth_limits or AuthLimits()
@@ -164,8 +169,13 @@ def create_app(
         unmatched,
         geojson,
         live,
+        notification_admin,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(tracking_page.router)  # /t/{token}: the customer's page, no prefix
+    if mailbox is not None:  # the demo's SMTP sink (ingest_service/notify/mailbox.py)
+        app.state.mailbox = mailbox
+        app.include_router(demo_mail.router, prefix=API_PREFIX)
     _add_error_handlers(app)
     _check_every_route_is_guarded(app)
     _document_roles(app)

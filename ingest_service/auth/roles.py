@@ -28,6 +28,10 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/openapi.json"),
+        # The customer's tracking page: the token is the credential (docs/notifications.md).
+        ("GET", "/t/{token}"),
+        ("GET", "/t/{token}/status"),
+        ("GET", "/t/assets/{name}"),
     }
 )
 

@@ -17,6 +17,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from ingest_service.notify.channels import Outgoing, PermanentFailure, Target
 from notifications import Message
 
 Security = Literal["plain", "starttls", "tls"]
@@ -25,10 +26,6 @@ _SCHEMES: dict[str, tuple[Security, int]] = {
     "smtp+starttls": ("starttls", 587),
     "smtps": ("tls", 465),
 }
-
-
-class PermanentFailure(Exception):
-    """The server (or the address) says this message will never go: do not retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +96,13 @@ class EmailChannel:
         # Stable per notification: a resend after a crash can be recognised downstream.
         return f"<notification-{notification_id}.tracklane@{self.domain}>"
 
-    async def send(
-        self, to: str, message: Message, *, notification_id: int, date: datetime
-    ) -> None:
+    async def send(self, target: Target, out: Outgoing, *, now: datetime) -> None:
         mail = build_message(
-            message,
+            out.message,
             sender=self.sender,
-            to=to,
-            message_id=self.message_id(notification_id),
-            date=date,
+            to=target.address,
+            message_id=self.message_id(out.notification_id),
+            date=now,
         )
         await asyncio.to_thread(self._send_blocking, mail)
 
