@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator
@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     # example prefix: fine for a demo, wrong on real labels) and the extension digit.
     gs1_company_prefix: str = Field(default="0614141", pattern=r"^[0-9]{6,12}$")
     sscc_extension_digit: int = Field(default=0, ge=0, le=9)
+    # EPCIS export (docs/epcis.md): each site's GLN makes its read points SGLNs (unset: a
+    # private urn:tracklane:site:... URI); our own GLN names the orders we issue.
+    epcis_site_glns: dict[str, Annotated[str, Field(pattern=r"^[0-9]{13}$")]] = Field(
+        default_factory=dict, description='JSON: {"wh1": "<13-digit GLN>"}'
+    )
+    epcis_party_gln: str | None = Field(default=None, pattern=r"^[0-9]{13}$")
     # An order that wants more than stock holds: "warn" creates it and opens an oversell
     # exception; "refuse" turns it away with the shortfall.
     oversell_policy: Literal["warn", "refuse"] = "warn"

@@ -17,6 +17,10 @@ class ExceptionKind(StrEnum):
     OVERSELL = "oversell"
     LOW_STOCK = "low_stock"
     OTHER = "other"
+    # Receiving against an ASN (inbound, docs/inbound.md).
+    OVER_RECEIPT = "over_receipt"
+    SHORT_RECEIPT = "short_receipt"
+    UNEXPECTED_ITEM = "unexpected_item"
 
 
 class ExceptionStatus(StrEnum):

@@ -599,3 +599,17 @@ def test_the_mail_page_shows_each_customers_mail_and_its_tracking_link_opens(
     expect(tracking.locator("body")).to_contain_text(number, timeout=15_000)
     assert re.search(r"/t/[A-Za-z0-9_-]{32}$", tracking.url), tracking.url
     screenshot(page, "mail-page.png")
+
+
+def test_the_analytics_page_shows_the_demos_day(
+    demo: Demo, users: dict[str, Login], pages: Pages
+) -> None:
+    """By now the first wave is packed, loaded and out: the page draws today's stage times,
+    the doors' scans per hour and the exceptions (at least the wave's wrong load)."""
+    page = pages.new("analytics")
+    log_in(page, user=users["dispatcher"], path="/analytics.html", base_url=demo.url)
+    for chart in ("stages", "throughput", "exceptions"):
+        expect(page.locator(f'[data-chart="{chart}"] svg')).to_be_visible(timeout=20_000)
+    expect(page.locator('[data-chart="throughput"] text.label')).not_to_have_count(0)
+    expect(page.locator('[data-chart="exceptions"]')).to_contain_text("wrong load")
+    screenshot(page, "analytics-demo.png")

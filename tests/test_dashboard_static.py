@@ -56,6 +56,8 @@ def _csp(response) -> dict[str, list[str]]:
         ("/", "text/html", 'id="login-form"'),
         ("/index.html", "text/html", 'id="map"'),
         ("/dock.html", "text/html", 'id="dock-screen"'),
+        ("/mail.html", "text/html", 'id="inboxes"'),
+        ("/analytics.html", "text/html", 'id="login-form"'),
         ("/js/app.js", "javascript", "setupLogin"),
         ("/js/dock.js", "javascript", "isGoodVerdict"),
         ("/css/app.css", "text/css", ".vehicle-marker"),
@@ -84,7 +86,7 @@ def test_leaflet_images_come_from_the_wheel(client: TestClient) -> None:
 
 def test_every_module_and_stylesheet_a_page_loads_exists(client: TestClient) -> None:
     """A typo in an import path breaks a page only in the browser; catch it here."""
-    pending = ["/index.html", "/dock.html"]
+    pending = ["/index.html", "/dock.html", "/mail.html", "/analytics.html"]
     seen: set[str] = set()
     while pending:
         path = pending.pop()

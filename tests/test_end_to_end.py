@@ -172,6 +172,16 @@ def test_demo_command_runs_and_loses_nothing(tmp_path: Path) -> None:
     sent = notes["by_status"]["sent"]
     assert sent["email:delivered"] == notes["delivered_orders"]
     assert sent["email:confirmed"] >= 6
+    # The inbound shipment: announced by the supplier, received by scans at door-2 through
+    # MQTT and ingest, reconciled, and its short line (two lamps that never came) caught.
+    inbound = summary["inbound"]
+    assert inbound["receipt_status"] == "short", inbound
+    assert inbound["exceptions"] == {"short_receipt": 1}, inbound
+    assert [(x["sku"], x["shipped"], x["received"]) for x in inbound["lines"]] == [
+        ("SKU-CHAIR", 12, 12),
+        ("SKU-DESK", 4, 4),
+        ("SKU-LAMP", 10, 8),
+    ]
     # The private broker admitted each gateway as its own provisioned user.
     users = (tmp_path / "data" / "mosquitto" / "passwd").read_text()
     for user in ("ingest", "gw-wh1-dock-a", "gw-wh1-dock-b", "gw-wh1-truck-1", "gw-wh1-truck-2"):

@@ -44,8 +44,9 @@ def test_every_shipped_config_validates(path: Path) -> None:
 def test_demo_configs_say_what_the_demo_needs() -> None:
     dock = load_gateway_config(CONFIG_DIR / "demo-dock-a.toml")
     assert (dock.site, dock.gateway) == ("wh1", "dock-a")
-    # The demo's warehouse (tracklane/demo_warehouse.py) drives these two by name.
-    scanner, pack = dock.sources
+    # The demo's warehouse (tracklane/demo_warehouse.py) drives the first two by name, its
+    # inbound shipment (tracklane/demo_inbound.py) the third.
+    scanner, pack, receiving = dock.sources
     assert isinstance(scanner, ScannerSerialSourceConfig)
     assert (scanner.device, scanner.read_point.door, scanner.stage) == (
         "scanner-1",
@@ -54,6 +55,12 @@ def test_demo_configs_say_what_the_demo_needs() -> None:
     )
     assert isinstance(pack, ScannerTcpSourceConfig)
     assert (pack.device, pack.read_point.station, pack.stage) == ("pack-scanner", "pack-1", "pack")
+    assert isinstance(receiving, ScannerTcpSourceConfig)
+    assert (receiving.device, receiving.read_point.door, receiving.stage) == (
+        "receiving-scanner",
+        "door-2",
+        Stage.RECEIVE,
+    )
     truck = load_gateway_config(CONFIG_DIR / "demo-truck-1.toml")
     assert (truck.site, truck.gateway) == ("wh1", "truck-1")
     (gps,) = truck.sources

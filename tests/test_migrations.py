@@ -67,6 +67,8 @@ def test_an_older_schema_with_data_is_upgraded_in_place(empty_database_url: str)
         "0005_live",
         "0006_notifications",
         "0007_notify_channels",
+        "0008_inbound",
+        "0009_analytics",
     ]
 
     migrate(empty_database_url)

@@ -161,3 +161,28 @@ def test_without_a_mailbox_there_is_no_mailbox_route(database_url: str) -> None:
         assert r.status_code == 404
     finally:
         client.__exit__(None, None, None)
+
+
+def test_the_running_notifier_reminds_a_supplier_once_by_mail(
+    database_url: str, mailbox: Mailbox
+) -> None:
+    """A PO due in 3 days with no ASN, from a supplier reminded 5 days ahead: one mail."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        supplier = conn.execute(
+            "INSERT INTO suppliers (ref, name, email, reminder_days)"
+            " VALUES ('SUP-1', 'Nordwerk', 'asn@nordwerk.example', 5) RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO purchase_orders (number, supplier_id, site, status, delivery_date,"
+            " created_by) VALUES ('PO-1', %s, 'wh1', 'acknowledged',"
+            " (now() AT TIME ZONE 'UTC')::date + 3, 'buyer')",
+            (supplier,),
+        )
+    with notifier_running(settings_for(mailbox), database_url, reminder_interval_s=0.2):
+        wait_for_mail(mailbox, 1)
+        time.sleep(0.6)  # a few more passes: still one
+    [mail] = mailbox.messages()
+    assert mail.to == ("asn@nordwerk.example",)
+    assert "PO-1" in mail.subject
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM supplier_reminders").fetchone() == (1,)

@@ -47,6 +47,7 @@ from mqtt_client import BrokerAddress, make_client, parse_mqtt_url
 from tracklane import demo_notify, runtime
 from tracklane.demo_devices import DemoDevices, kinds_of_devices
 from tracklane.demo_fleet import FENCE_DWELL_S
+from tracklane.demo_inbound import InboundShipment
 from tracklane.demo_waves import Waves
 from tracklane.embedded.broker import free_port
 from tracklane.gateways import Credentials, gateway_principal, provision
@@ -168,6 +169,7 @@ async def _simulate(
     ledger: Ledger,
     stop: asyncio.Event,
     waves: Waves,
+    inbound: InboundShipment | None,
 ) -> dict[str, int]:
     async with DemoDevices() as devices:
         agents = []
@@ -177,6 +179,9 @@ async def _simulate(
             agents.append(EdgeAgent(config, broker, on_published=ledger.recorder(gateway)))
         tasks = [asyncio.create_task(a.run(stop), name=a.config.gateway) for a in agents]
         tasks.append(asyncio.create_task(waves.run(stop, devices), name="warehouse-waves"))
+        if inbound is not None:
+            receiving = devices.handles.get("receiving-scanner")
+            tasks.append(asyncio.create_task(inbound.run(stop, receiving), name="inbound"))
         if FLAKY_GATEWAY in brokers:
             flaky = _flaky_link(brokers[FLAKY_GATEWAY], ledger, stop)
             tasks.append(asyncio.create_task(flaky, name="flaky-link"))
@@ -277,7 +282,8 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                 print(
                     f"\nTracklane demo is running ({mode.describe()}).\n"
                     f"  Dashboard: {url}/   dock screens: {url}/dock.html?site=wh1&door=door-1\n"
-                    f"  Customers' mail (a local SMTP sink): {url}/mail.html\n"
+                    f"  Customers' mail (a local SMTP sink): {url}/mail.html   "
+                    f"analytics: {url}/analytics.html\n"
                     f"  API:    {url}/api/v1   (OpenAPI: {url}/docs, health: {url}/healthz)\n"
                     f"  Login:  {settings.admin_username} / {password}\n"
                     f"  Broker: {svc.broker_url}   gateways: "
@@ -290,12 +296,17 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
                 brokers = gateway_brokers(svc, gateways, logins)
                 numbering = Numbering(settings.gs1_company_prefix, settings.sscc_extension_digit)
                 waves = Waves(svc.database_url, numbering)
-                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, waves))
+                # Through the API as its users would; needs the admin login this run printed.
+                inbound = (InboundShipment(url, settings.admin_username, password,
+                                           svc.database_url)
+                           if not password.startswith("(") else None)  # fmt: skip
+                extra = asyncio.run(_run_until(gateways, brokers, ledger, run_for, waves, inbound))
                 stored = _wait_until_stored(svc.database_url, ledger.ids)
                 extra |= waves.summary()
                 demo_notify.wait_for_outbox(svc.database_url)
                 numbers = [n for r in waves.runs for n in r.wave.numbers]
                 extra |= demo_notify.summary(svc.database_url, mailbox, numbers)
+                extra |= inbound.summary() if inbound else {}
             snap = running.stats.snapshot()
     return {
         "events_published": len(ledger.ids),
@@ -315,6 +326,7 @@ async def _run_until(
     ledger: Ledger,
     run_for: float | None,
     waves: Waves,
+    inbound: InboundShipment | None,
 ) -> dict[str, Any]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -322,4 +334,4 @@ async def _run_until(
         loop.add_signal_handler(sig, stop.set)
     if run_for is not None:
         loop.call_later(run_for, stop.set)
-    return await _simulate(gateways, brokers, ledger, stop, waves)
+    return await _simulate(gateways, brokers, ledger, stop, waves, inbound)

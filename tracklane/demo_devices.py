@@ -65,7 +65,10 @@ async def _nmea_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
 
 
 async def _scanner_tcp(source: Any, devices: DemoDevices) -> SourceConfig:
-    config = ScannerSimConfig(rate_hz=NOISE_SCANS_HZ, seed=devices.seed,
+    # A receiving handheld scans only what is carried in (demo_inbound.py): no noise, which
+    # would be reconciled against the door's ASN as unexpected items.
+    rate = 0.0 if source.stage == "receive" else NOISE_SCANS_HZ
+    config = ScannerSimConfig(rate_hz=rate, seed=devices.seed,
                               first_serial=NOISE_FIRST_SERIAL, bad_check_every=3)  # fmt: skip
     scanner = await devices.stack.enter_async_context(ScannerSimulator(config))
     devices.handles[source.device] = scanner

@@ -1,4 +1,5 @@
-"""The notification sender inside `tracklane serve` and `tracklane demo`.
+"""The notification sender inside `tracklane serve` and `tracklane demo` (and, with email,
+the suppliers' ASN reminders).
 
 Which channels a process sends on follows from its settings: email with TRACKLANE_SMTP_URL,
 SMS with TRACKLANE_SMS_URL, webhooks and chat always (their addresses are the customers').
@@ -9,13 +10,18 @@ serve process runs a sender; SKIP LOCKED keeps them from sending a row twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
+from psycopg import AsyncConnection
 
+from ingest_service.inbound.reminders import send_due_reminders
 from ingest_service.notify import Channel, EmailChannel, parse_smtp_url, run_forever
 from ingest_service.notify.apprise_channel import ChatChannel, SmsChannel
 from ingest_service.notify.webhook import WebhookChannel
@@ -45,11 +51,37 @@ def apply_notification_settings(settings: Settings, database_url: str) -> None:
         )
 
 
+async def remind_suppliers(
+    database_url: str, email: EmailChannel, stop: asyncio.Event, *, interval_s: float = 60.0
+) -> None:
+    """Suppliers' ASN reminders (docs/inbound.md), by mail, checked every `interval_s`."""
+
+    async def send(to: str, subject: str, text: str) -> None:
+        key = "asn-reminder-" + hashlib.sha256(f"{to}|{subject}".encode()).hexdigest()[:16]
+        await email.send_text(to, subject, text, key=key, now=datetime.now(UTC))
+
+    while not stop.is_set():
+        try:
+            async with await AsyncConnection.connect(database_url, autocommit=True) as conn:
+                sent = await send_due_reminders(conn, datetime.now(UTC), send)
+                if sent:
+                    log.info("supplier reminders: %d sent", sent)
+        except Exception:
+            log.exception("supplier reminders failed; trying again in %ss", interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
 @contextmanager
 def notifier_running(
-    settings: Settings, database_url: str, *, enabled: bool = True
+    settings: Settings,
+    database_url: str,
+    *,
+    enabled: bool = True,
+    reminder_interval_s: float = 60.0,
 ) -> Iterator[None]:
-    """Run the sender in a thread with its own event loop until the block ends."""
+    """Run the sender (and, with email, the suppliers' reminders) in a thread with its own
+    event loop until the block ends."""
     if not enabled:
         yield
         return
@@ -67,7 +99,12 @@ def notifier_running(
             interval_s=settings.notify_interval_s,
             public_url=settings.public_url,
         )
-        loop.run_until_complete(sender)
+        email = channels.get("email")
+        if isinstance(email, EmailChannel):
+            reminders = remind_suppliers(database_url, email, stop, interval_s=reminder_interval_s)
+            loop.run_until_complete(asyncio.gather(sender, reminders))
+        else:
+            loop.run_until_complete(sender)
 
     thread = threading.Thread(target=run, name="notifier", daemon=True)
     thread.start()

@@ -32,15 +32,18 @@ from ingest_service.settings import ConfigError, Settings
 from ingest_service.storage import StorageMode
 
 from .routers import (
+    analytics,
     auth,
     deliveries,
     demo_mail,
     devices,
+    epcis,
     exceptions,
     fleet,
     geofences,
     geojson,
     health,
+    inbound,
     labels,
     live,
     metrics,
@@ -50,6 +53,7 @@ from .routers import (
     positions,
     products,
     quarantine,
+    receiving,
     scans,
     tracking_page,
     trips,
@@ -170,6 +174,10 @@ def create_app(
         geojson,
         live,
         notification_admin,
+        inbound,
+        receiving,
+        epcis,
+        analytics,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(tracking_page.router)  # /t/{token}: the customer's page, no prefix

@@ -8,6 +8,7 @@ verifies the server's certificate against the system's CAs.
 from __future__ import annotations
 
 import asyncio
+import html
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -104,6 +105,16 @@ class EmailChannel:
             message_id=self.message_id(out.notification_id),
             date=now,
         )
+        await asyncio.to_thread(self._send_blocking, mail)
+
+    async def send_text(self, to: str, subject: str, text: str, *, key: str, now: datetime) -> None:
+        """A message with no template, e.g. a supplier's ASN reminder; `key` (stable per
+        message) makes its Message-ID."""
+        message = Message(subject=subject, text=text, html=f"<pre>{html.escape(text)}</pre>")
+        mail = build_message(
+            message, sender=self.sender, to=to, message_id=f"<{key}.tracklane@{self.domain}>",
+            date=now,
+        )  # fmt: skip
         await asyncio.to_thread(self._send_blocking, mail)
 
     def _send_blocking(self, mail: EmailMessage) -> None:

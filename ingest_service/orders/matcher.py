@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from event_contract import ReadPoint, Stage, Verdict, VerdictKind, feedback_topic
+from ingest_service.inbound.receiving import InboundDoors
 from orders.dispatch import DoorAssignment
 from orders.lifecycle import (
     ORDER_RANK,
@@ -110,12 +111,28 @@ class ScanMatcher:
     def _match(self, conn: psycopg.Connection[Any], scans: Sequence[NewScan]) -> list[Outgoing]:
         keys = {s.event_id: scan_keys(s.code, s.code_kind, s.symbology) for s in scans}
         loaded = load(conn.cursor(row_factory=dict_row), scans, keys)
+        inbound = InboundDoors.load(conn, scans)
         changes = Changes()
         out: list[Outgoing] = []
         for scan in sorted(scans, key=lambda s: (s.time, s.event_id)):
-            out.append(self._one(scan, keys[scan.event_id], loaded, changes))
+            k = keys[scan.event_id]
+            if k.invalid is None and inbound.takes(scan):  # reconciled against the door's ASN
+                out.append(self._receive(scan, k, loaded, inbound, changes))
+            else:
+                out.append(self._one(scan, k, loaded, changes))
+        inbound.write(conn)
         changes.write(conn, list(loaded.orders.values()), list(loaded.packages.values()))
         return out
+
+    @staticmethod
+    def _receive(
+        scan: NewScan, k: ScanKeys, db: Loaded, inbound: InboundDoors, changes: Changes
+    ) -> Outgoing:
+        product = db.products.get(k.gtin) if k.gtin else None
+        verdict, message, sscc = inbound.reconcile(
+            scan, k, product[0] if product else None, changes
+        )
+        return _verdict(scan, Decision(VerdictKind(verdict), message), None, sscc)
 
     def _one(self, scan: NewScan, k: ScanKeys, db: Loaded, changes: Changes) -> Outgoing:
         stage = Stage(scan.stage) if scan.stage else None
