@@ -17,6 +17,7 @@ from ingest_service.auth.users import ensure_admin
 from ingest_service.notify.mailbox import Mailbox
 from ingest_service.settings import Settings
 from ingest_service.storage import StorageMode
+from tracklane.embedded.broker import free_port
 from tracklane.notifier import build_channels, notifier_running
 
 SECRET = "s" * 40
@@ -25,7 +26,7 @@ SECRET = "s" * 40
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     box = Mailbox()
-    box.start()
+    box.start(free_port())
     yield box
     box.close()
 

@@ -261,7 +261,7 @@ def run_demo(settings: Settings, *, run_for: float | None, port: int | None) -> 
         url = f"http://{settings.api_host}:{api_port}"
         # Customers' mail goes to a local SMTP sink (the dashboard's mail page shows it).
         mailbox = Mailbox()
-        demo_only |= {"smtp_url": SecretStr(mailbox.start()), "public_url": url}
+        demo_only |= {"smtp_url": SecretStr(mailbox.start(free_port())), "public_url": url}
         settings = settings.model_copy(update=demo_only)
         password = demo_admin(settings, svc.database_url, may_reset=svc.embedded_database)
         demo_notify.prepare_customers(svc.database_url)

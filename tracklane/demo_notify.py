@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from ingest_service.notify.mailbox import Mailbox
-from tracklane.demo_warehouse import CUSTOMERS
+from tracklane.demo_warehouse import CUSTOMERS, customer_email
 
 # Customers whose mail is in Chinese (the rest in English).
 ZH_CUSTOMERS = frozenset({"C-BOLT", "C-EBBE"})
@@ -29,7 +29,7 @@ def prepare_customers(database_url: str) -> None:
             conn.execute(
                 "INSERT INTO customers (ref, name, email, locale) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (ref) DO UPDATE SET locale = EXCLUDED.locale",
-                (ref, name, f"ops@{ref.lower()}.example",
+                (ref, name, customer_email(ref),
                  "zh-CN" if ref in ZH_CUSTOMERS else "en"),
             )  # fmt: skip
 

@@ -50,6 +50,11 @@ CUSTOMERS = [
 ]
 
 
+def customer_email(ref: str) -> str:
+    """A demo customer's (made-up) address: the demo's SMTP sink is its inbox."""
+    return f"ops@{ref.lower()}.example"
+
+
 @dataclass
 class PlannedOrder:
     number: str
@@ -136,7 +141,7 @@ async def receive_wave(database_url: str, numbering: Numbering, *, run: str, num
             ref, name, lat, lon, address = CUSTOMERS[i]
             order = OrderIn(
                 number=f"SO-{run}-{first_order + i}",
-                customer=CustomerIn(ref=ref, name=name, email=f"ops@{ref.lower()}.example"),
+                customer=CustomerIn(ref=ref, name=name, email=customer_email(ref)),
                 lines=[LineIn(sku=PRODUCTS[i % 3][0], quantity=1 + i % 2)],
                 destination=DestinationIn(address=address, lat=lat, lon=lon),
                 window_start=window,

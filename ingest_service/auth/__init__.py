@@ -9,6 +9,7 @@ how much argon2 work runs at once and how many failed credentials are forgiven.
 from .deps import (
     Argon2Dep,
     CurrentUser,
+    ModeDep,
     PoolDep,
     RoleGuard,
     SettingsDep,
@@ -32,6 +33,7 @@ __all__ = [
     "AuthLimits",
     "CredentialError",
     "CurrentUser",
+    "ModeDep",
     "PoolDep",
     "Role",
     "RoleGuard",

@@ -20,6 +20,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import WebSocketRoute
 
 from ingest_service.settings import Settings
+from ingest_service.storage import StorageMode
 
 from .limits import Argon2Gate, CredentialThrottle
 from .roles import Role, allows
@@ -53,6 +54,10 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_storage_mode(request: Request) -> StorageMode:
+    return request.app.state.storage_mode
+
+
 def get_argon2(request: Request) -> Argon2Gate:
     return request.app.state.argon2
 
@@ -68,6 +73,7 @@ def client_address(connection: HTTPConnection) -> str:
 
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModeDep = Annotated[StorageMode, Depends(get_storage_mode)]  # TimescaleDB or plain PostgreSQL
 Argon2Dep = Annotated[Argon2Gate, Depends(get_argon2)]
 ThrottleDep = Annotated[CredentialThrottle, Depends(get_throttle)]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -66,10 +65,10 @@ class Mailbox:
         with self._lock:
             return list(self._messages)
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen (port 0: any free one) and return the smtp:// URL to send to."""
+    def start(self, port: int, host: str = "127.0.0.1") -> str:
+        """Listen and return the smtp:// URL to send to (aiosmtpd needs a real port number)."""
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
-        self._controller = Controller(self, hostname=host, port=port or _free_port(host))
+        self._controller = Controller(self, hostname=host, port=port)
         self._controller.start()
         self.port = self._controller.port
         return f"smtp://{host}:{self.port}"
@@ -78,9 +77,3 @@ class Mailbox:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

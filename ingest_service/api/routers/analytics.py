@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from psycopg import AsyncConnection
 from pydantic import BaseModel
@@ -32,20 +32,12 @@ from ingest_service.analytics import (
     vehicles_report,
 )
 from ingest_service.analytics.query import DoorQuery, SiteQuery, StagesQuery, VehiclesQuery
-from ingest_service.auth import PoolDep, Role, requires
-from ingest_service.storage import StorageMode
+from ingest_service.auth import ModeDep, PoolDep, Role, requires
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 READERS = requires(Role.DISPATCHER, Role.VIEWER)
 # One snapshot per report: its tables agree with each other.
 SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-
-
-def _storage_mode(request: Request) -> StorageMode:
-    return request.app.state.storage_mode
-
-
-ModeDep = Annotated[StorageMode, Depends(_storage_mode)]
 
 
 class _Tabular(Protocol):

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, Field
 
-from ingest_service.auth import PoolDep, Role, SettingsDep, requires
+from ingest_service.auth import ModeDep, PoolDep, Role, SettingsDep, requires
 from ingest_service.dispatch.errors import Refused, as_http, utc
 from ingest_service.geo.routes import StopOut, read_stops
 from ingest_service.geo.trails import (
@@ -31,7 +31,6 @@ from ingest_service.geo.trails import (
 )
 from ingest_service.geo.trip_map import trip_map
 from ingest_service.settings import Settings
-from ingest_service.storage import StorageMode
 
 router = APIRouter(prefix="/map", tags=["map"])
 READERS = requires(Role.DISPATCHER, Role.VIEWER)
@@ -41,11 +40,6 @@ ON_BOARD = ["loaded", "in_transit", "arriving", "arrived"]
 Status = Literal["moving", "stopped", "stale"]
 
 
-def _storage_mode(request: Request) -> StorageMode:
-    return request.app.state.storage_mode
-
-
-ModeDep = Annotated[StorageMode, Depends(_storage_mode)]
 BBox = Annotated[
     str | None,
     Query(description="west,south,east,north in degrees", examples=["13.3,52.4,13.5,52.6"]),
